@@ -1,0 +1,3 @@
+module github.com/vmx-dev/vmx
+
+go 1.26.8
