@@ -12,11 +12,7 @@ import (
 // overrides). Outside CI a missing directory skips the test.
 func sharedDir(t testing.TB) string {
 	t.Helper()
-	if d := os.Getenv("VMX_SHARED_DIR"); d != "" {
-		return d
-	}
-	_, file, _, _ := runtime.Caller(0)
-	d := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared")
+	d := sharedDirOrEmpty()
 	if _, err := os.Stat(d); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("shared fixtures not found at %s", d)
@@ -24,6 +20,14 @@ func sharedDir(t testing.TB) string {
 		t.Skipf("shared fixtures not found at %s", d)
 	}
 	return d
+}
+
+func sharedDirOrEmpty() string {
+	if d := os.Getenv("VMX_SHARED_DIR"); d != "" {
+		return d
+	}
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared")
 }
 
 func readFixture(t testing.TB, name string) []byte {

@@ -97,8 +97,7 @@ func (fr *FragmentReader) next() (*Fragment, error) {
 			if !fr.open {
 				return nil, &SyntaxError{Offset: off, Err: io.ErrUnexpectedEOF}
 			}
-			fr.done = io.EOF
-			return fr.finish(true), nil
+			return fr.finishAtEOF(), nil
 		case err != nil:
 			return nil, err
 		}
@@ -204,11 +203,18 @@ func (fr *FragmentReader) afterTruncation(off int64, id uint32, err error) (*Fra
 	if err != nil {
 		return nil, err
 	}
-	fr.done = io.EOF
 	if !fr.open {
 		return nil, &SyntaxError{Offset: off, ID: id, Err: io.ErrUnexpectedEOF}
 	}
-	return fr.finish(true), nil
+	return fr.finishAtEOF(), nil
+}
+
+// finishAtEOF ends a fragment cut by the end of input: the partial element
+// is dropped but counted in the fragment's size.
+func (fr *FragmentReader) finishAtEOF() *Fragment {
+	fr.r = fr.w
+	fr.done = io.EOF
+	return fr.finish(true)
 }
 
 func (fr *FragmentReader) begin(off int64) {
@@ -429,15 +435,24 @@ func (fr *FragmentReader) readBlock(off int64, id uint32, size int64, hlen int) 
 	}
 	fr.consume(hlen)
 	start := len(fr.arena)
-	fr.arena = grow(fr.arena, int(size))
-	body := fr.arena[start : start+int(size)]
-	if err := fr.readFull(body); err != nil {
-		fr.arena = fr.arena[:start]
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return true, nil
+	// The arena grows with the bytes that arrive, not with the declared size,
+	// so a corrupt size costs no more memory than the input it comes with.
+	for left := int(size); left > 0; {
+		if fr.r == fr.w {
+			if err := fr.fill(1); err != nil {
+				fr.arena = fr.arena[:start]
+				if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+					return true, nil
+				}
+				return false, err
+			}
 		}
-		return false, err
+		n := min(left, fr.w-fr.r)
+		fr.arena = append(fr.arena, fr.buf[fr.r:fr.r+n]...)
+		fr.r += n
+		left -= n
 	}
+	body := fr.arena[start:]
 	track, tlen, ok := readSize(body)
 	if !ok || track == unknownSize || len(body) < tlen+3 {
 		fr.arena = fr.arena[:start]
@@ -613,15 +628,6 @@ func (fr *FragmentReader) intern(b []byte) string {
 	return s
 }
 
-func grow(b []byte, n int) []byte {
-	if cap(b)-len(b) < n {
-		nb := make([]byte, len(b), 2*cap(b)+n)
-		copy(nb, b)
-		b = nb
-	}
-	return b[:len(b)+n]
-}
-
 func (fr *FragmentReader) consume(n int) { fr.r += n }
 
 // fill makes at least n unread bytes available in the window. It returns
@@ -658,48 +664,6 @@ func (fr *FragmentReader) fill(n int) error {
 		if err != nil {
 			fr.srcErr = err
 		}
-	}
-	return nil
-}
-
-// readFull consumes len(p) bytes into p: from the window first, then straight
-// from the source, so large blocks are copied once. It returns
-// io.ErrUnexpectedEOF when the input ends first.
-func (fr *FragmentReader) readFull(p []byte) error {
-	n := copy(p, fr.buf[fr.r:fr.w])
-	fr.r += n
-	if n == len(p) {
-		return nil
-	}
-	rest := p[n:]
-	if len(rest) < len(fr.buf)/2 {
-		// Small remainder: refill the window rather than issue a tiny read.
-		if err := fr.fill(len(rest)); err != nil {
-			if err == io.EOF {
-				return io.ErrUnexpectedEOF
-			}
-			return err
-		}
-		fr.r += copy(rest, fr.buf[fr.r:fr.w])
-		return nil
-	}
-	fr.base += int64(fr.w)
-	fr.r, fr.w = 0, 0
-	if fr.srcErr != nil {
-		if fr.srcErr == io.EOF {
-			return io.ErrUnexpectedEOF
-		}
-		return fr.srcErr
-	}
-	m, err := io.ReadFull(fr.src, rest)
-	fr.base += int64(m)
-	if err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			fr.srcErr = io.EOF
-			return io.ErrUnexpectedEOF
-		}
-		fr.srcErr = err
-		return err
 	}
 	return nil
 }
