@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/big"
 	"net/http"
 	"sort"
@@ -419,7 +420,7 @@ func (s *Server) listFragments(w http.ResponseWriter, body []byte) error {
 			continue
 		}
 		// A deterministic shuffle: order by a hash of stream and number.
-		match = append(match, keyed{hash64(name, f.number), f})
+		match = append(match, keyed{shuffleKey(name, f.number), f})
 	}
 	sort.Slice(match, func(a, b int) bool { return match[a].key < match[b].key })
 
@@ -524,4 +525,11 @@ func (s *Server) getMediaForFragmentList(w http.ResponseWriter, r *http.Request,
 		}
 	}
 	return nil
+}
+
+// shuffleKey orders fragments deterministically but not by number.
+func shuffleKey(stream, number string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(stream + "\x00" + number))
+	return h.Sum64()
 }

@@ -3,12 +3,10 @@ package kvssim
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"os"
 	"path/filepath"
 	"sort"
@@ -147,6 +145,8 @@ type fragment struct {
 	plain []byte
 	// connect rebuilds a PCM fragment with a trailer for each GetMedia.
 	connect *mkv.ConnectFragment
+	// trailerAt is the offset of a capture's trailer tags in its data, or 0.
+	trailerAt int64
 }
 
 // FragmentInfo describes a fragment of a stream.
@@ -229,6 +229,9 @@ func captureFragments(data []byte, prev *fragment) ([]*fragment, error) {
 			return nil, fmt.Errorf("capture fragment at offset %d has no valid fragment number (%q)", f.Offset, num)
 		}
 		fg := &fragment{number: num, duration: captureDuration(f)}
+		if f.TrailerOffset > 0 {
+			fg.trailerAt = f.TrailerOffset
+		}
 		_, _, fg.errChunk = f.ErrorChunk()
 		fg.contact, _ = f.Tag(mkv.TagContactID)
 		p, known := f.ProducerTime()
@@ -252,7 +255,11 @@ func captureFragments(data []byte, prev *fragment) ([]*fragment, error) {
 		}
 		f := s.frag
 		f.raw = data[start:end:end]
-		f.plain = stripTrailer(f.raw)
+		f.plain = f.raw
+		if f.trailerAt > 0 {
+			// GetMediaForFragmentList sends no trailer.
+			f.plain = data[start:f.trailerAt:f.trailerAt]
+		}
 		if !s.known {
 			// An error chunk carries no time: it stands where the previous
 			// fragment ended.
@@ -319,80 +326,6 @@ func captureDuration(f *mkv.Fragment) time.Duration {
 	return time.Duration((last - first + step) * int64(f.TimecodeScale))
 }
 
-// stripTrailer returns raw without its trailing MILLIS_BEHIND_NOW /
-// CONTINUATION_TOKEN Tags element, or raw itself when it has none.
-func stripTrailer(raw []byte) []byte {
-	at := bytes.LastIndex(raw, []byte(mkv.TagMillisBehindNow))
-	if at < 0 {
-		return raw
-	}
-	tagsID := []byte{0x12, 0x54, 0xC3, 0x67}
-	for p := at - len(tagsID); p >= 0 && p >= at-128; p-- {
-		if !bytes.Equal(raw[p:p+4], tagsID) {
-			continue
-		}
-		size, n, ok := readVintSize(raw[p+4:])
-		if ok && int64(p+4+n)+size == int64(len(raw)) {
-			return raw[:p:p]
-		}
-	}
-	return raw
-}
-
-// readVintSize decodes an EBML element size; unknown sizes are not
-// accepted.
-func readVintSize(p []byte) (size int64, n int, ok bool) {
-	if len(p) == 0 || p[0] == 0 {
-		return 0, 0, false
-	}
-	n = 1
-	for mask := byte(0x80); p[0]&mask == 0; mask >>= 1 {
-		n++
-	}
-	if len(p) < n {
-		return 0, 0, false
-	}
-	v := uint64(p[0] & (0xFF >> n))
-	allOnes := v == uint64(0xFF>>n)
-	for i := 1; i < n; i++ {
-		v = v<<8 | uint64(p[i])
-		allOnes = allOnes && p[i] == 0xFF
-	}
-	if allOnes || v > 1<<62 {
-		return 0, 0, false
-	}
-	return int64(v), n, true
-}
-
-// numberBase is the start of fragment numbers; with the stride of 2^92 per
-// fragment they look like real ones: 47 digits.
-const numberBase = "91343852333181551234900000000000000000000000000"
-
-// nextNumber returns the fragment number after prev ("" for the first
-// fragment of a stream): deterministic, with a little noise in the low
-// bits as in real numbers.
-func nextNumber(stream, prev string, index int) string {
-	h := hash64(stream, fmt.Sprint(index))
-	base, _ := new(big.Int).SetString(numberBase, 10)
-	if prev == "" {
-		n := new(big.Int).SetUint64(h)
-		n.Lsh(n, 16)
-		return n.Add(n, base).String()
-	}
-	p, ok := new(big.Int).SetString(prev, 10)
-	if !ok {
-		p = base
-	}
-	p.Add(p, new(big.Int).Lsh(big.NewInt(1), 92))
-	return p.Add(p, new(big.Int).SetUint64(h>>24)).String()
-}
-
-// hash64 is a deterministic hash of its arguments.
-func hash64(parts ...string) uint64 {
-	s := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	return binary.BigEndian.Uint64(s[:8])
-}
-
 // uuidFrom derives a version-4-shaped UUID from seed.
 func uuidFrom(seed string) string {
 	s := sha256.Sum256([]byte(seed))
@@ -437,35 +370,24 @@ func pcmFragments(name string, prev *fragment, part int, src Source) ([]*fragmen
 	}
 
 	per := int(c.FragmentDuration/time.Millisecond) * bytesPerMS
-	prevNumber := ""
+	seq := mkv.NewSequence(start, fmt.Sprintf("%s/%d", name, part))
 	if prev != nil {
-		prevNumber = prev.number
+		if err := seq.After(prev.number); err != nil {
+			return nil, err
+		}
 	}
+	tmpl := mkv.ConnectFragment{Layout: c.Layout, ContactID: c.ContactID, InstanceID: c.InstanceID, FromFirst: c.FromFirst}
 	var out []*fragment
 	for off, i := 0, 0; off < total; off, i = off+per, i+1 {
 		from := src.from[min(off, len(src.from)):min(off+per, len(src.from))]
 		to := src.to[min(off, len(src.to)):min(off+per, len(src.to))]
-		number := nextNumber(name, prevNumber, part<<20+i)
-		producer := start.Add(time.Duration(off/bytesPerMS) * time.Millisecond)
-		// Connect's server clock trails the producer by about 180 ms.
-		lag := 170 + int(hash64(name, number)%41)
-		cf := &mkv.ConnectFragment{
-			Layout:         c.Layout,
-			ContactID:      c.ContactID,
-			InstanceID:     c.InstanceID,
-			FragmentNumber: number,
-			Producer:       producer,
-			Server:         producer.Add(time.Duration(lag) * time.Millisecond),
-			FromFirst:      c.FromFirst,
-			From:           from,
-			To:             to,
-		}
-		uid := sha256.Sum256([]byte(name + "/" + number))
-		copy(cf.SegmentUID[:], uid[:16])
-		plain, err := mkv.AppendConnectFragment(nil, cf)
+		cf := seq.Fragment(tmpl, from, to)
+		plain, err := mkv.AppendConnectFragment(nil, &cf)
 		if err != nil {
 			return nil, fmt.Errorf("fragment %d: %w", i, err)
 		}
+		number, producer := cf.FragmentNumber, cf.Producer
+		cf.From, cf.To = from, to
 		out = append(out, &fragment{
 			number:   number,
 			producer: producer,
@@ -473,9 +395,8 @@ func pcmFragments(name string, prev *fragment, part int, src Source) ([]*fragmen
 			duration: time.Duration(int64(max(len(from), len(to))) * nsPerByte),
 			contact:  c.ContactID,
 			plain:    plain,
-			connect:  cf,
+			connect:  &cf,
 		})
-		prevNumber = number
 	}
 	return out, nil
 }

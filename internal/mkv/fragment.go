@@ -44,6 +44,9 @@ type Fragment struct {
 	HasCluster    bool
 	Timecode      uint64 // timecode of the first cluster
 	Blocks        []Block
+	// TrailerOffset is the stream offset of the Tags element that holds the
+	// MILLIS_BEHIND_NOW and CONTINUATION_TOKEN tags GetMedia appends, or 0.
+	TrailerOffset int64
 	// Truncated is set when the input ended, or a new EBML header began, inside
 	// an element or a known-size master: only complete blocks are kept.
 	Truncated bool

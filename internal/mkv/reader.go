@@ -47,6 +47,7 @@ type FragmentReader struct {
 	open       bool // a fragment has begun
 	hasSegment bool
 	clusterTC  uint64
+	tagsAt     int64 // offset of the innermost Tags element
 	done       error // returned by the next call: io.EOF or a sticky error
 
 	interned map[string]string
@@ -301,6 +302,8 @@ func (fr *FragmentReader) push(off int64, id uint32, size int64, hlen int) error
 	case idSimpleTag:
 		fr.frag.Tags = append(fr.frag.Tags, Tag{})
 		m.idx = len(fr.frag.Tags) - 1
+	case idTags:
+		fr.tagsAt = off
 	case idCluster:
 		fr.clusterTC = 0
 		if !fr.frag.HasCluster {
@@ -349,6 +352,9 @@ func (fr *FragmentReader) setString(id uint32, top master, s string) {
 		fr.frag.Tracks[top.idx].CodecID = s
 	case idTagName:
 		fr.frag.Tags[top.idx].Name = s
+		if s == TagMillisBehindNow || s == TagContinuationToken {
+			fr.frag.TrailerOffset = fr.tagsAt
+		}
 	case idTagString:
 		fr.frag.Tags[top.idx].Value = s
 	}

@@ -125,6 +125,10 @@ func TestFragmentAccessors(t *testing.T) {
 	if !pt.Equal(time.UnixMilli(1767225600000)) || !st.Equal(time.UnixMilli(1767225599044)) {
 		t.Fatalf("producer %v server %v", pt, st)
 	}
+	// The trailer is the last Tags element: 4-byte ID, 4-byte size, 161 bytes.
+	if f.TrailerOffset != f.Offset+f.Size-169 {
+		t.Fatalf("trailer at %d, want %d", f.TrailerOffset, f.Offset+f.Size-169)
+	}
 	if name, _ := f.TrackName(1); name != TrackFromCustomer {
 		t.Fatalf("track 1 is %q", name)
 	}
