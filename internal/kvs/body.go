@@ -72,23 +72,6 @@ func (b *sessionBody) stop() {
 	}
 }
 
-// cloneFragment deep-copies f, which a FragmentReader reuses on its next
-// call, so that it can be kept across reconnects. Block data is copied into
-// one allocation.
-func cloneFragment(f *mkv.Fragment) *mkv.Fragment {
-	c := *f
-	c.Tracks = append([]mkv.Track(nil), f.Tracks...)
-	c.Tags = append([]mkv.Tag(nil), f.Tags...)
-	c.Blocks = append([]mkv.Block(nil), f.Blocks...)
-	arena := make([]byte, 0, blockBytes(f))
-	for i := range c.Blocks {
-		start := len(arena)
-		arena = append(arena, c.Blocks[i].Data...)
-		c.Blocks[i].Data = arena[start:len(arena):len(arena)]
-	}
-	return &c
-}
-
 // blockBytes is the payload f carries: how much of a cut fragment arrived.
 func blockBytes(f *mkv.Fragment) int {
 	n := 0

@@ -268,7 +268,7 @@ func (r *LiveReader) accept(f *mkv.Fragment) {
 		switch c := mkv.CompareFragmentNumbers(n, r.held.FragmentNumber()); {
 		case c == 0 && !whole:
 			if blockBytes(f) > blockBytes(r.held) {
-				r.held = cloneFragment(f)
+				r.held = f.Clone()
 				r.progress = true
 			}
 			return
@@ -283,7 +283,7 @@ func (r *LiveReader) accept(f *mkv.Fragment) {
 		}
 	}
 	if !whole {
-		r.held = cloneFragment(f)
+		r.held = f.Clone()
 		r.progress = true
 		return
 	}

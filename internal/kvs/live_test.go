@@ -1,17 +1,14 @@
 package kvs
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net/http"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/vmx-dev/vmx/internal/mkv"
 )
 
 func TestReadLive(t *testing.T) {
@@ -335,30 +332,3 @@ func TestReadLiveInvalid(t *testing.T) {
 	}
 }
 
-func TestCloneFragment(t *testing.T) {
-	frags := makeStream(t, 2)
-	fr := mkv.NewFragmentReader(bytes.NewReader(slices.Concat(frags[0].media, frags[1].media)))
-	f, err := fr.Next()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := cloneFragment(f)
-	if _, err := fr.Next(); err != nil { // reuses f's memory
-		t.Fatal(err)
-	}
-	if c.FragmentNumber() != frags[0].number || !c.Complete() {
-		t.Errorf("clone lost its tags: %s", c.FragmentNumber())
-	}
-	var from []byte
-	for _, b := range c.Blocks {
-		if name, _ := c.TrackName(b.Track); name == mkv.TrackFromCustomer {
-			from = append(from, b.Data...)
-		}
-	}
-	if !bytes.Equal(from, frags[0].from) {
-		t.Error("clone's block data changed with the reader's next fragment")
-	}
-	if !strings.HasPrefix(c.DocType, "matroska") {
-		t.Errorf("DocType %q", c.DocType)
-	}
-}

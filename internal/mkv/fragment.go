@@ -1,6 +1,7 @@
 package mkv
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,6 +61,25 @@ func (f *Fragment) reset(off int64) {
 		Tags:          f.Tags[:0],
 		Blocks:        f.Blocks[:0],
 	}
+}
+
+// Clone returns a deep copy of f that stays valid after the reader moves on.
+func (f *Fragment) Clone() *Fragment {
+	c := *f
+	c.Tracks = slices.Clone(f.Tracks)
+	c.Tags = slices.Clone(f.Tags)
+	c.Blocks = slices.Clone(f.Blocks)
+	n := 0
+	for _, b := range f.Blocks {
+		n += len(b.Data)
+	}
+	arena := make([]byte, 0, n)
+	for i := range c.Blocks {
+		start := len(arena)
+		arena = append(arena, c.Blocks[i].Data...)
+		c.Blocks[i].Data = arena[start:len(arena):len(arena)]
+	}
+	return &c
 }
 
 // Tag returns the value of the first SimpleTag with the given name.

@@ -35,11 +35,15 @@ func summary(t testing.TB, r io.Reader) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		fmt.Fprintf(h, "%d %d %q %d %v %v %d %v %d\n", f.Offset, f.Size, f.DocType, f.TimecodeScale, f.Tracks, f.Tags, f.Timecode, f.Truncated, len(f.Blocks))
-		for _, b := range f.Blocks {
-			fmt.Fprintf(h, "%d %d %x ", b.Track, b.Timecode, b.Flags)
-			h.Write(b.Data)
-		}
+		digestFragment(h, f)
+	}
+}
+
+func digestFragment(w io.Writer, f *Fragment) {
+	fmt.Fprintf(w, "%d %d %q %d %v %v %d %v %d\n", f.Offset, f.Size, f.DocType, f.TimecodeScale, f.Tracks, f.Tags, f.Timecode, f.Truncated, len(f.Blocks))
+	for _, b := range f.Blocks {
+		fmt.Fprintf(w, "%d %d %x ", b.Track, b.Timecode, b.Flags)
+		w.Write(b.Data)
 	}
 }
 
@@ -296,5 +300,26 @@ func TestMaxFragmentBytes(t *testing.T) {
 	_, err := fr.Next()
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("error %v, want ErrTooLarge", err)
+	}
+}
+
+// A clone stays intact when the reader reuses its memory for the next
+// fragment.
+func TestFragmentClone(t *testing.T) {
+	data := readFixture(t, "synthetic/connect_voicemail_ca_layout.mkv")
+	fr := NewFragmentReader(bytes.NewReader(data))
+	f, err := fr.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := summary(t, bytes.NewReader(data[:f.Size]))
+	c := f.Clone()
+	if _, err := fr.Next(); err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	digestFragment(h, c)
+	if got := fmt.Sprintf("%x", h.Sum(nil)); got != want {
+		t.Fatal("clone changed when the reader moved on")
 	}
 }
