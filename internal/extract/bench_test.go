@@ -13,19 +13,20 @@ import (
 
 func connectStream(tb testing.TB, d time.Duration) []byte {
 	tb.Helper()
-	var buf bytes.Buffer
-	sw := mkv.NewStreamWriter(&buf, time.Unix(1767225600, 0), 1)
-	sw.Fragment = mkv.ConnectFragment{ContactID: contactA, InstanceID: "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"}
-	sw.Trailer = true
+	seq := mkv.NewSequence(time.Unix(1767225600, 0), "bench")
+	tmpl := mkv.ConnectFragment{ContactID: contactA, InstanceID: "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", Trailer: &mkv.Trailer{}}
 	call := synth.NewCall(1, 5)
 	from, to := make([]byte, 16384), make([]byte, 16384)
+	var stream []byte
 	for ms := time.Duration(0); ms < d; ms += 1024 * time.Millisecond {
 		call.Read(from, to)
-		if _, err := sw.WriteFragment(from, to); err != nil {
+		f := seq.Fragment(tmpl, from, to)
+		var err error
+		if stream, err = mkv.AppendConnectFragment(stream, &f); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	return buf.Bytes()
+	return stream
 }
 
 // BenchmarkExtract is parse plus demux of a 25-minute call held in memory:

@@ -10,6 +10,7 @@ package extract
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -52,7 +53,9 @@ type Options struct {
 	// or a fragment number past StopFragment. Live reads need this; files and
 	// bounded reads end by themselves.
 	StopAfterContact bool
-	Logger           *slog.Logger
+	// Hash computes the SHA-256 of each output's PCM for the report.
+	Hash   bool
+	Logger *slog.Logger
 }
 
 // Outputs receive the PCM of each track; nil outputs are not produced.
@@ -109,15 +112,17 @@ type TrackSeen struct {
 type TrackReport struct {
 	Bytes      int64  `json:"bytes"`
 	DurationMS int64  `json:"duration_ms"`
-	SHA256     string `json:"sha256"`
+	SHA256     string `json:"sha256,omitempty"`
 	channels   int
-	hash       hash.Hash
+	hash       hash.Hash // nil unless Options.Hash
 	w          io.Writer
 }
 
 func (t *TrackReport) Write(p []byte) (int, error) {
 	n, err := t.w.Write(p)
-	t.hash.Write(p[:n])
+	if t.hash != nil {
+		t.hash.Write(p[:n])
+	}
 	t.Bytes += int64(n)
 	return n, err
 }
@@ -195,14 +200,19 @@ func Run(ctx context.Context, src Source, opts Options, out Outputs) (*Report, e
 		channels int
 	}{{"stereo", out.Stereo, 2}, {"from", out.From, 1}, {"to", out.To, 1}} {
 		if o.w != nil {
-			t := &TrackReport{w: o.w, hash: sha256.New(), channels: o.channels}
+			t := &TrackReport{w: o.w, channels: o.channels}
+			if opts.Hash {
+				t.hash = sha256.New()
+			}
 			x.out[i] = t
 			x.rep.Tracks[o.name] = t
 		}
 	}
 	err := x.run(ctx, src)
 	for _, t := range x.rep.Tracks {
-		t.SHA256 = hex.EncodeToString(t.hash.Sum(nil))
+		if t.hash != nil {
+			t.SHA256 = hex.EncodeToString(t.hash.Sum(nil))
+		}
 		t.DurationMS = t.Bytes / int64(bytesPerMS*t.channels)
 	}
 	if err == nil {
@@ -359,7 +369,7 @@ func (x *extractor) keep(f *mkv.Fragment) error {
 			x.scratch[role] = append(x.scratch[role], b.Data...)
 		}
 	}
-	if pt, ok := f.ProducerTime(); ok {
+	if pt, ok := f.ProducerTime(); ok && bytes[roleFrom]+bytes[roleTo] > 0 {
 		if err := x.gap(num, pt); err != nil {
 			return err
 		}
@@ -429,18 +439,21 @@ func (x *extractor) gap(num string, pt time.Time) error {
 func interleave(dst, from, to []byte) []byte {
 	n := max(len(from), len(to)) / 2
 	dst = slices.Grow(dst[:0], 4*n)[:4*n]
-	for i := range n {
-		l, r := dst[4*i:4*i+2], dst[4*i+2:4*i+4]
+	both := min(len(from), len(to)) / 2
+	for i := range both {
+		l := uint32(binary.LittleEndian.Uint16(from[2*i:]))
+		r := uint32(binary.LittleEndian.Uint16(to[2*i:]))
+		binary.LittleEndian.PutUint32(dst[4*i:], l|r<<16)
+	}
+	for i := both; i < n; i++ {
+		var l, r uint32
 		if 2*i+2 <= len(from) {
-			copy(l, from[2*i:])
-		} else {
-			l[0], l[1] = 0, 0
+			l = uint32(binary.LittleEndian.Uint16(from[2*i:]))
 		}
 		if 2*i+2 <= len(to) {
-			copy(r, to[2*i:])
-		} else {
-			r[0], r[1] = 0, 0
+			r = uint32(binary.LittleEndian.Uint16(to[2*i:]))
 		}
+		binary.LittleEndian.PutUint32(dst[4*i:], l|r<<16)
 	}
 	return dst
 }

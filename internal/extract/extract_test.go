@@ -63,7 +63,7 @@ func TestFixturesGolden(t *testing.T) {
 		t.Run(filepath.Base(tc.file), func(t *testing.T) {
 			var from, to bytes.Buffer
 			rep, err := Run(context.Background(), mkv.NewFragmentReader(bytes.NewReader(fixture(t, tc.file))),
-				Options{ContactID: contactA}, Outputs{From: &from, To: &to})
+				Options{ContactID: contactA, Hash: true}, Outputs{From: &from, To: &to})
 			if err != nil {
 				t.Fatal(err)
 			}

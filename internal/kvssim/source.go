@@ -401,14 +401,15 @@ func pcmFragments(name string, prev *fragment, part int, src Source) ([]*fragmen
 	return out, nil
 }
 
-// sidecar is the optional <name>.json beside a <name>.wav.
-type sidecar struct {
-	ContactID  string `json:"contact_id"`
-	InstanceID string `json:"instance_id"`
-	Layout     string `json:"layout"`
-	Start      string `json:"start"`
-	FragmentMS int    `json:"fragment_ms"`
-	FromFirst  *bool  `json:"from_first"`
+// Sidecar is the optional <name>.json beside a <name>.wav in a directory
+// loaded by LoadDir; `vmx synth` writes it.
+type Sidecar struct {
+	ContactID  string `json:"contact_id,omitempty"`
+	InstanceID string `json:"instance_id,omitempty"`
+	Layout     string `json:"layout,omitempty"` // "ca" (default) or "nn"
+	Start      string `json:"start,omitempty"`  // RFC 3339
+	FragmentMS int    `json:"fragment_ms,omitempty"`
+	FromFirst  *bool  `json:"from_first,omitempty"` // default: true for nn, false for ca
 }
 
 // contactFromSidecar reads path into a Contact. A missing file gives the
@@ -423,10 +424,19 @@ func contactFromSidecar(path string) (Contact, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	var sc sidecar
+	var sc Sidecar
 	if err := dec.Decode(&sc); err != nil {
 		return Contact{}, fmt.Errorf("%s: %w", path, err)
 	}
+	c, err := sc.Contact()
+	if err != nil {
+		return Contact{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Contact converts the sidecar into the Contact of a PCM part.
+func (sc Sidecar) Contact() (Contact, error) {
 	c := Contact{
 		ContactID:        sc.ContactID,
 		InstanceID:       sc.InstanceID,
@@ -440,18 +450,18 @@ func contactFromSidecar(path string) (Contact, error) {
 		// The NN dump has AUDIO_FROM_CUSTOMER as track 1.
 		c.FromFirst = true
 	default:
-		return Contact{}, fmt.Errorf("%s: layout %q: want \"ca\" or \"nn\"", path, sc.Layout)
+		return Contact{}, fmt.Errorf("layout %q: want \"ca\" or \"nn\"", sc.Layout)
 	}
 	if sc.FromFirst != nil {
 		c.FromFirst = *sc.FromFirst
 	}
 	if sc.FragmentMS < 0 {
-		return Contact{}, fmt.Errorf("%s: fragment_ms %d must be positive", path, sc.FragmentMS)
+		return Contact{}, fmt.Errorf("fragment_ms %d must be positive", sc.FragmentMS)
 	}
 	if sc.Start != "" {
 		t, err := time.Parse(time.RFC3339Nano, sc.Start)
 		if err != nil {
-			return Contact{}, fmt.Errorf("%s: start: %w", path, err)
+			return Contact{}, fmt.Errorf("start: %w", err)
 		}
 		c.Start = t
 	}

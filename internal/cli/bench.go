@@ -1,0 +1,178 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vmx-dev/vmx/internal/wav"
+)
+
+const benchUsage = "extract [--minutes 1,5,25] [--runs 3] [--node DIR]"
+
+func benchCommand() Command {
+	return Command{
+		Name:  "bench",
+		Usage: benchUsage,
+		Short: "measure whole-process speed and peak memory (extract: vmx against Voicemail Express's Node decoder)",
+		Run:   runBench,
+	}
+}
+
+func runBench(ctx context.Context, env *Env, args []string) (int, error) {
+	if len(args) == 0 || args[0] != "extract" {
+		return 2, usagef("want a benchmark name: extract")
+	}
+	var minutes, nodeDir, dir string
+	var runs int
+	fs := newFlagSet(env, "bench extract", benchUsage)
+	fs.StringVar(&minutes, "minutes", "1,5,25", "comma-separated call lengths in minutes")
+	fs.IntVar(&runs, "runs", 3, "runs per measurement; the median time and the largest peak RSS are reported")
+	fs.StringVar(&nodeDir, "node", "", "directory of the Node comparison (bench/vmx-node, after npm ci); empty skips it")
+	fs.StringVar(&dir, "dir", "", "working directory for the generated calls (default a temporary one, removed after)")
+	pos, err := parseFlags(fs, args[1:])
+	if err != nil {
+		return 2, err
+	}
+	if len(pos) > 0 {
+		return 2, usagef("unexpected argument %q", pos[0])
+	}
+	if runs < 1 {
+		return 2, usagef("--runs %d must be at least 1", runs)
+	}
+	var lengths []float64
+	for _, m := range strings.Split(minutes, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(m), 64)
+		if err != nil || v <= 0 {
+			return 2, usagef("--minutes %q: want positive numbers separated by commas", minutes)
+		}
+		lengths = append(lengths, v)
+	}
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "vmx-bench-"); err != nil {
+			return 1, err
+		}
+		defer os.RemoveAll(dir)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return 1, err
+	}
+
+	fmt.Fprintf(env.Stdout, "| call | capture | vmx time | vmx MB/s | vmx peak RSS |")
+	if nodeDir != "" {
+		fmt.Fprintf(env.Stdout, " Node time | Node peak RSS | time ratio | RSS ratio | same PCM |")
+	}
+	fmt.Fprintln(env.Stdout)
+	fmt.Fprintf(env.Stdout, "|---|---|---|---|---|")
+	if nodeDir != "" {
+		fmt.Fprintf(env.Stdout, "---|---|---|---|---|")
+	}
+	fmt.Fprintln(env.Stdout)
+
+	for _, m := range lengths {
+		spec := callSpec{seconds: m * 60, prompt: 4, seed: 1, layout: "ca", instanceID: "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
+			start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		if err := spec.validate(); err != nil {
+			return 1, err
+		}
+		capture := filepath.Join(dir, fmt.Sprintf("call-%gmin.mkv", m))
+		if err := writeFileAtomic(capture, func(w io.Writer) error { return writeCallCapture(w, &spec) }); err != nil {
+			return 1, err
+		}
+		st, err := os.Stat(capture)
+		if err != nil {
+			return 1, err
+		}
+		out := filepath.Join(dir, "vmx.wav")
+		vmx, err := measure(ctx, runs, self, "extract", capture, "--contact-id", spec.contactID, "--track", "from", "-o", out)
+		if err != nil {
+			return 1, err
+		}
+		mb := float64(st.Size()) / 1e6
+		fmt.Fprintf(env.Stdout, "| %g min | %.1f MB | %s | %.0f | %.1f MB |", m, mb, ms(vmx.wall), mb/vmx.wall.Seconds(), float64(vmx.maxRSS)/1e6)
+		if nodeDir != "" {
+			nodeOut := filepath.Join(dir, "node.wav")
+			node, err := measure(ctx, runs, "node", filepath.Join(nodeDir, "extract.js"), capture, nodeOut, "--track-name", "AUDIO_FROM_CUSTOMER")
+			if err != nil {
+				return 1, fmt.Errorf("node comparison (run npm ci in %s first): %w", nodeDir, err)
+			}
+			same, err := samePCM(out, nodeOut)
+			if err != nil {
+				return 1, err
+			}
+			fmt.Fprintf(env.Stdout, " %s | %.1f MB | %.1fx | %.1fx | %v |", ms(node.wall), float64(node.maxRSS)/1e6,
+				node.wall.Seconds()/vmx.wall.Seconds(), float64(node.maxRSS)/float64(vmx.maxRSS), same)
+		}
+		fmt.Fprintln(env.Stdout)
+	}
+	return 0, nil
+}
+
+type measurement struct {
+	wall   time.Duration // median
+	maxRSS int64         // bytes, largest of the runs
+}
+
+// measure runs a command runs times and reports its median wall time and
+// the largest peak resident set size the kernel recorded for it.
+func measure(ctx context.Context, runs int, name string, args ...string) (measurement, error) {
+	var walls []time.Duration
+	var m measurement
+	for range runs {
+		cmd := exec.CommandContext(ctx, name, args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			return m, fmt.Errorf("%s: %w: %s", name, err, strings.TrimSpace(stderr.String()))
+		}
+		walls = append(walls, time.Since(start))
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			m.maxRSS = max(m.maxRSS, ru.Maxrss*1024) // Linux reports kilobytes
+		}
+	}
+	slices.Sort(walls)
+	m.wall = walls[len(walls)/2]
+	return m, nil
+}
+
+// samePCM compares the data chunks of two WAV files.
+func samePCM(a, b string) (bool, error) {
+	ha, err := pcmSHA256(a)
+	if err != nil {
+		return false, err
+	}
+	hb, err := pcmSHA256(b)
+	return ha == hb, err
+}
+
+func pcmSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	r, err := wav.NewReader(f)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) + " ms" }

@@ -1,0 +1,301 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/vmx-dev/vmx/internal/kvssim"
+	"github.com/vmx-dev/vmx/internal/mkv"
+	"github.com/vmx-dev/vmx/internal/wav"
+)
+
+const contactA = "7c0e3a52-4f1d-4a8b-9d2e-5b6a1f0c9e31"
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func run(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	e := &Env{
+		Stdin:  strings.NewReader(""),
+		Stdout: &stdout,
+		Stderr: &stderr,
+		Getenv: func(k string) string { return env[k] },
+	}
+	code := Main(context.Background(), args, e)
+	return result{code, stdout.String(), stderr.String()}
+}
+
+func fixture(t *testing.T, name string) string {
+	t.Helper()
+	dir := os.Getenv("VMX_SHARED_DIR")
+	if dir == "" {
+		_, file, _, _ := runtime.Caller(0)
+		dir = filepath.Join(filepath.Dir(file), "..", "..", "..", "shared")
+	}
+	p := filepath.Join(dir, "fixtures", "kvs", name)
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	return p
+}
+
+// wavPCM returns the data chunk of a WAV file and its format.
+func wavPCM(t *testing.T, path string) ([]byte, wav.Format) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := wav.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pcm bytes.Buffer
+	if _, err := pcm.ReadFrom(r); err != nil {
+		t.Fatal(err)
+	}
+	return pcm.Bytes(), r.Format()
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+type extractReport struct {
+	FragmentsKept int `json:"fragments_kept"`
+	Tracks        map[string]struct {
+		Bytes  int64  `json:"bytes"`
+		SHA256 string `json:"sha256"`
+	} `json:"tracks"`
+	Paths map[string]string `json:"paths"`
+}
+
+func TestExtractFixtures(t *testing.T) {
+	tests := []struct {
+		file, from, to string
+	}{
+		{"synthetic/connect_voicemail_ca_layout.mkv", "2e21e7869bf120480daa283a331a5b85d6d25660815781612c4e4f33f41d994f", "8c5837140baaa64638e0f7a37e11caa5327ef32cb9d8fd12a93f6545d97b8b8d"},
+		{"synthetic/connect_voicemail_nn_layout.mkv", "2e21e7869bf120480daa283a331a5b85d6d25660815781612c4e4f33f41d994f", "8c5837140baaa64638e0f7a37e11caa5327ef32cb9d8fd12a93f6545d97b8b8d"},
+		{"synthetic/connect_stream_reuse.mkv", "5a8160be3e34e58ffa9531b0063ee46cc2626698f8bf96cc4fb3390716e877cd", "cadd7422c6e55b95d072d81318eaca148514fb77bc3ebf8a7631921164438f81"},
+		{"synthetic/connect_gap_truncated_tail.mkv", "42270595f0d8c42b28f5d91d1ddea0e5ea362dc42d7106d3377da6e4a1842e2e", "20b8f8ea34d860e8156eca66c4d31fc63dd5a2a78e5a1e9b556ca240fb8ff999"},
+		{"synthetic/gmffl_with_error_chunk.mkv", "003fbeed88b85b84cc916c416d67f9a72f84b0d51c2c165947fe43b6cdc15685", "c35020473aed1b4642cd726cad727b63fff2824ad68cedd7ffb73c7cbd890479"},
+	}
+	for _, tc := range tests {
+		t.Run(filepath.Base(tc.file), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "x.wav")
+			r := run(t, nil, "extract", fixture(t, tc.file), "--contact-id", contactA, "--track", "both", "-o", out, "--json")
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			var rep extractReport
+			if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+				t.Fatal(err)
+			}
+			if rep.Tracks["from"].SHA256 != tc.from || rep.Tracks["to"].SHA256 != tc.to {
+				t.Fatalf("report hashes %s %s", rep.Tracks["from"].SHA256, rep.Tracks["to"].SHA256)
+			}
+			for track, want := range map[string]string{"from": tc.from, "to": tc.to} {
+				path := filepath.Join(filepath.Dir(out), "x."+track+".wav")
+				if rep.Paths[track] != path {
+					t.Fatalf("report path %q, want %q", rep.Paths[track], path)
+				}
+				pcm, format := wavPCM(t, path)
+				if sha(pcm) != want || format != wav.Telephone {
+					t.Fatalf("%s: file PCM %s format %+v", track, sha(pcm), format)
+				}
+			}
+		})
+	}
+}
+
+func TestExtractStereoToStdout(t *testing.T) {
+	r := run(t, nil, "extract", fixture(t, "synthetic/connect_voicemail_nn_layout.mkv"), "--track", "stereo", "-o", "-")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	rd, err := wav.NewReader(strings.NewReader(r.stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rd.Format().Channels != 2 || rd.DataLen() != wav.UnknownLength {
+		t.Fatalf("format %+v, data length %d: want stereo with a streaming header", rd.Format(), rd.DataLen())
+	}
+	var pcm bytes.Buffer
+	pcm.ReadFrom(rd)
+	if pcm.Len() != 2*327680 {
+		t.Fatalf("%d PCM bytes, want %d", pcm.Len(), 2*327680)
+	}
+}
+
+func TestExtractFailures(t *testing.T) {
+	dir := t.TempDir()
+	existing := filepath.Join(dir, "keep.wav")
+	os.WriteFile(existing, []byte("precious"), 0o644)
+	corrupt := filepath.Join(dir, "corrupt.mkv")
+	data, _ := os.ReadFile(fixture(t, "synthetic/connect_voicemail_ca_layout.mkv"))
+	data = bytes.Clone(data[:40000])
+	copy(data[34768+40:], []byte{0x18, 0x53, 0x80, 0x67, 0x00}) // second fragment's Segment size byte 0
+	os.WriteFile(corrupt, data, 0o644)
+
+	tests := map[string]struct {
+		args     []string
+		code     int
+		inStderr string
+	}{
+		"other contact":    {[]string{"extract", fixture(t, "synthetic/connect_stream_reuse.mkv"), "--contact-id", "00000000-0000-4000-8000-000000000000", "-o", existing}, 1, "no fragment matched"},
+		"corrupt input":    {[]string{"extract", corrupt, "-o", existing}, 1, "offset 34808"},
+		"video only":       {[]string{"extract", fixture(t, "real/test_mixed_tags.mkv"), "-o", existing}, 1, "V_MS/VFW/FOURCC"},
+		"missing input":    {[]string{"extract", filepath.Join(dir, "nope.mkv"), "-o", existing}, 1, "no such file"},
+		"bad track":        {[]string{"extract", corrupt, "--track", "left"}, 2, "--track"},
+		"bad time":         {[]string{"extract", corrupt, "--start-time", "yesterday"}, 2, "RFC 3339"},
+		"bad fragment":     {[]string{"extract", corrupt, "--start-fragment", "12x", "-o", existing}, 1, "decimal digits"},
+		"two inputs":       {[]string{"extract", corrupt, corrupt}, 2, "exactly one INPUT"},
+		"input and stream": {[]string{"extract", corrupt, "--stream-arn", "arn:x"}, 2, "not both"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := run(t, nil, tc.args...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.inStderr) {
+				t.Fatalf("exit %d stderr %q; want exit %d mentioning %q", r.code, r.stderr, tc.code, tc.inStderr)
+			}
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			if last := lines[len(lines)-1]; tc.code == 1 && (!strings.HasPrefix(last, "vmx extract: ") || !strings.Contains(last, tc.inStderr)) {
+				t.Fatalf("last line of stderr is not the reason: %q", last)
+			}
+			if b, _ := os.ReadFile(existing); string(b) != "precious" {
+				t.Fatal("a failed extraction overwrote the existing output")
+			}
+			if left, _ := filepath.Glob(filepath.Join(dir, ".*.tmp")); len(left) > 0 {
+				t.Fatalf("temporary files left behind: %v", left)
+			}
+		})
+	}
+}
+
+// A call goes WAV → kvs-sim → KVS client → extract through real HTTP with
+// verified SigV4 signatures, and comes back byte for byte: by a bounded read
+// and by a live read whose GetMedia sessions are cut every 50 kB.
+func TestRoundTripThroughSimulator(t *testing.T) {
+	dir := t.TempDir()
+	call := filepath.Join(dir, "call.wav")
+	if r := run(t, nil, "synth", "--seconds", "9.9995", "--contact-id", contactA, "--layout", "nn", "-o", call); r.code != 0 {
+		t.Fatalf("synth: %s", r.stderr)
+	}
+	stereo, _ := wavPCM(t, call)
+	var from, to []byte
+	for i := 0; i+4 <= len(stereo); i += 4 {
+		from = append(from, stereo[i:i+2]...)
+		to = append(to, stereo[i+2:i+4]...)
+	}
+
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDVMXTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "vmx-test-secret")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	sim := kvssim.New(kvssim.Options{
+		Credentials:       &kvssim.Credentials{AccessKeyID: "AKIDVMXTEST", SecretAccessKey: "vmx-test-secret"},
+		SessionLimitBytes: 50_000,
+	})
+	if err := sim.LoadDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	arn, err := sim.StreamARN("call")
+	if err != nil {
+		t.Fatal(err)
+	}
+	frags, _ := sim.Fragments("call")
+	env := map[string]string{"VMX_KVS_ENDPOINT": srv.URL, "AWS_REGION": "us-east-1"}
+
+	for name, args := range map[string][]string{
+		"bounded": {"--start-time", "2026-01-01T00:00:00Z", "--stop-time", "2026-01-01T00:00:10Z"},
+		"live":    {"--live", "--start-fragment", frags[0].Number},
+	} {
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "x.wav")
+			args := append([]string{"extract", "--stream-arn", arn, "--contact-id", contactA, "--track", "both", "-o", out, "--json"}, args...)
+			r := run(t, env, args...)
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			gotFrom, _ := wavPCM(t, filepath.Join(filepath.Dir(out), "x.from.wav"))
+			gotTo, _ := wavPCM(t, filepath.Join(filepath.Dir(out), "x.to.wav"))
+			if !bytes.Equal(gotFrom, from) || !bytes.Equal(gotTo, to) {
+				t.Fatalf("round trip differs: from %d/%d bytes, to %d/%d", len(gotFrom), len(from), len(gotTo), len(to))
+			}
+		})
+	}
+
+	// A wrong secret is refused by the simulator, and the refusal reaches
+	// the user as one line.
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+	r := run(t, env, "extract", "--stream-arn", arn, "--start-time", "2026-01-01T00:00:00Z", "-o", filepath.Join(dir, "y.wav"))
+	if r.code != 1 || !strings.Contains(r.stderr, "NotAuthorized") {
+		t.Fatalf("wrong key: exit %d %q", r.code, r.stderr)
+	}
+}
+
+func TestSynthCapture(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "call.mkv")
+	if r := run(t, nil, "synth", "--seconds", "3.5", "--prompt", "1", "--contact-id", contactA, "-o", out); r.code != 0 {
+		t.Fatalf("synth: %s", r.stderr)
+	}
+	b, _ := os.ReadFile(out)
+	fr := mkv.NewFragmentReader(bytes.NewReader(b))
+	var n int
+	for {
+		f, err := fr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, _ := f.Tag(mkv.TagContactID); c != contactA || !f.Complete() {
+			t.Fatalf("fragment %d: contact %q complete %v", n, c, f.Complete())
+		}
+		n++
+	}
+	if n != 4 {
+		t.Fatalf("%d fragments for 3.5 s, want 4", n)
+	}
+	r := run(t, nil, "extract", out, "--contact-id", contactA, "-o", filepath.Join(t.TempDir(), "x.wav"), "--json")
+	var rep extractReport
+	json.Unmarshal([]byte(r.stdout), &rep)
+	if r.code != 0 || rep.Tracks["from"].Bytes != 3500*16 {
+		t.Fatalf("extract of the capture: exit %d, %d bytes: %s", r.code, rep.Tracks["from"].Bytes, r.stderr)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	if r := run(t, nil); r.code != 2 || !strings.Contains(r.stdout, "extract") {
+		t.Fatalf("no args: %+v", r)
+	}
+	if r := run(t, nil, "frobnicate"); r.code != 2 || !strings.Contains(r.stderr, "unknown command") {
+		t.Fatalf("unknown command: %+v", r)
+	}
+	if r := run(t, nil, "version"); r.code != 0 || !strings.HasPrefix(r.stdout, "vmx ") {
+		t.Fatalf("version: %+v", r)
+	}
+	if r := run(t, nil, "kvs-sim"); r.code != 2 || !strings.Contains(r.stderr, "--dir") {
+		t.Fatalf("kvs-sim without --dir: %+v", r)
+	}
+}
