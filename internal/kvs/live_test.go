@@ -8,7 +8,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
 )
 
 func TestReadLive(t *testing.T) {
@@ -331,4 +330,3 @@ func TestReadLiveInvalid(t *testing.T) {
 		}
 	}
 }
-
