@@ -1,0 +1,54 @@
+# vmx: `make demo` runs the main job on the embedded defaults, `make test`
+# runs the tests. Everything else is for developers.
+
+GO          ?= go
+BIN         := bin
+VMX         := $(BIN)/vmx
+STATICCHECK := $(BIN)/staticcheck
+SHARED      ?= $(abspath ../shared)
+FUZZTIME    ?= 30s
+BENCHTIME   ?= 10x
+DEMO_DIR    ?= out/demo
+
+export VMX_SHARED_DIR := $(SHARED)
+
+.PHONY: all build test lint bench fuzz demo clean
+
+all: build
+
+build:
+	$(GO) build -o $(VMX) ./cmd/vmx
+
+# The whole test suite, fuzz seed corpora included.
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+$(STATICCHECK):
+	GOBIN=$(abspath $(BIN)) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.7.0
+
+lint: $(STATICCHECK)
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+# Go benchmarks, then whole-process measurements of `vmx extract` against
+# Voicemail Express's Node decoder (see docs/PERFORMANCE.md).
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./internal/mkv ./internal/extract
+	cd bench/vmx-node && npm ci --no-audit --no-fund
+	$(VMX) bench extract --minutes 1,5,25 --node bench/vmx-node
+
+# Each fuzz target for FUZZTIME. New crashers land in testdata/fuzz and
+# become regression cases of `make test`.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzFragmentReader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/mkv
+	$(GO) test -run '^$$' -fuzz '^FuzzConnectRoundTrip$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/mkv
+	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/wav
+
+demo: build
+	./scripts/demo.sh $(VMX) $(DEMO_DIR)
+
+clean:
+	rm -rf $(BIN) out
