@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vmx-dev/vmx/internal/synth"
 	"github.com/vmx-dev/vmx/internal/wav"
 )
 
@@ -88,7 +89,7 @@ func runBench(ctx context.Context, env *Env, args []string) (int, error) {
 			return 1, err
 		}
 		capture := filepath.Join(dir, fmt.Sprintf("call-%gmin.mkv", m))
-		if err := writeFileAtomic(capture, func(w io.Writer) error { return writeCallCapture(w, &spec) }); err != nil {
+		if err := writeFileAtomic(capture, func(w io.Writer) error { return synth.WriteCapture(w, spec.spec()) }); err != nil {
 			return 1, err
 		}
 		st, err := os.Stat(capture)

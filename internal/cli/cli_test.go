@@ -10,16 +10,16 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/vmx-dev/vmx/internal/kvssim"
+	"github.com/vmx-dev/vmx/internal/kvstest"
 	"github.com/vmx-dev/vmx/internal/mkv"
 	"github.com/vmx-dev/vmx/internal/wav"
 )
 
-const contactA = "7c0e3a52-4f1d-4a8b-9d2e-5b6a1f0c9e31"
+const contactA = kvstest.ContactA
 
 type result struct {
 	code           int
@@ -39,22 +39,7 @@ func run(t *testing.T, env map[string]string, args ...string) result {
 	return result{code, stdout.String(), stderr.String()}
 }
 
-func fixture(t *testing.T, name string) string {
-	t.Helper()
-	dir := os.Getenv("VMX_SHARED_DIR")
-	if dir == "" {
-		_, file, _, _ := runtime.Caller(0)
-		dir = filepath.Join(filepath.Dir(file), "..", "..", "..", "shared")
-	}
-	p := filepath.Join(dir, "fixtures", "kvs", name)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	return p
-}
+func fixture(t *testing.T, name string) string { return kvstest.Path(t, name) }
 
 // wavPCM returns the data chunk of a WAV file and its format.
 func wavPCM(t *testing.T, path string) ([]byte, wav.Format) {
@@ -89,19 +74,10 @@ type extractReport struct {
 }
 
 func TestExtractFixtures(t *testing.T) {
-	tests := []struct {
-		file, from, to string
-	}{
-		{"synthetic/connect_voicemail_ca_layout.mkv", "2e21e7869bf120480daa283a331a5b85d6d25660815781612c4e4f33f41d994f", "8c5837140baaa64638e0f7a37e11caa5327ef32cb9d8fd12a93f6545d97b8b8d"},
-		{"synthetic/connect_voicemail_nn_layout.mkv", "2e21e7869bf120480daa283a331a5b85d6d25660815781612c4e4f33f41d994f", "8c5837140baaa64638e0f7a37e11caa5327ef32cb9d8fd12a93f6545d97b8b8d"},
-		{"synthetic/connect_stream_reuse.mkv", "5a8160be3e34e58ffa9531b0063ee46cc2626698f8bf96cc4fb3390716e877cd", "cadd7422c6e55b95d072d81318eaca148514fb77bc3ebf8a7631921164438f81"},
-		{"synthetic/connect_gap_truncated_tail.mkv", "42270595f0d8c42b28f5d91d1ddea0e5ea362dc42d7106d3377da6e4a1842e2e", "20b8f8ea34d860e8156eca66c4d31fc63dd5a2a78e5a1e9b556ca240fb8ff999"},
-		{"synthetic/gmffl_with_error_chunk.mkv", "003fbeed88b85b84cc916c416d67f9a72f84b0d51c2c165947fe43b6cdc15685", "c35020473aed1b4642cd726cad727b63fff2824ad68cedd7ffb73c7cbd890479"},
-	}
-	for _, tc := range tests {
-		t.Run(filepath.Base(tc.file), func(t *testing.T) {
+	for _, tc := range kvstest.Goldens() {
+		t.Run(filepath.Base(tc.File), func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "x.wav")
-			r := run(t, nil, "extract", fixture(t, tc.file), "--contact-id", contactA, "--track", "both", "-o", out, "--json")
+			r := run(t, nil, "extract", fixture(t, tc.File), "--contact-id", contactA, "--track", "both", "-o", out, "--json")
 			if r.code != 0 {
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
 			}
@@ -109,10 +85,10 @@ func TestExtractFixtures(t *testing.T) {
 			if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 				t.Fatal(err)
 			}
-			if rep.Tracks["from"].SHA256 != tc.from || rep.Tracks["to"].SHA256 != tc.to {
+			if rep.Tracks["from"].SHA256 != tc.FromSHA || rep.Tracks["to"].SHA256 != tc.ToSHA {
 				t.Fatalf("report hashes %s %s", rep.Tracks["from"].SHA256, rep.Tracks["to"].SHA256)
 			}
-			for track, want := range map[string]string{"from": tc.from, "to": tc.to} {
+			for track, want := range map[string]string{"from": tc.FromSHA, "to": tc.ToSHA} {
 				path := filepath.Join(filepath.Dir(out), "x."+track+".wav")
 				if rep.Paths[track] != path {
 					t.Fatalf("report path %q, want %q", rep.Paths[track], path)

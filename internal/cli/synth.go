@@ -12,7 +12,6 @@ import (
 	"github.com/vmx-dev/vmx/internal/kvssim"
 	"github.com/vmx-dev/vmx/internal/mkv"
 	"github.com/vmx-dev/vmx/internal/synth"
-	"github.com/vmx-dev/vmx/internal/wav"
 )
 
 const synthUsage = "[flags] -o PATH.wav|PATH.mkv"
@@ -66,7 +65,14 @@ func (c *callSpec) validate() error {
 	return nil
 }
 
-func (c *callSpec) samples() int { return int(c.seconds * synth.SampleRate) }
+// spec returns the synthesiser's view of a validated call.
+func (c *callSpec) spec() synth.Spec {
+	s := synth.Spec{Seconds: c.seconds, Prompt: c.prompt, Seed: c.seed, ContactID: c.contactID, InstanceID: c.instanceID, Start: c.start}
+	if c.layout == "nn" {
+		s.Layout, s.FromFirst = mkv.LayoutNN, true
+	}
+	return s
+}
 
 func runSynth(_ context.Context, env *Env, args []string) (int, error) {
 	var spec callSpec
@@ -93,12 +99,12 @@ func runSynth(_ context.Context, env *Env, args []string) (int, error) {
 	}
 	switch strings.ToLower(filepath.Ext(output)) {
 	case ".wav":
-		err = writeFileAtomic(output, func(w io.Writer) error { return writeCallWAV(w, &spec) })
+		err = writeFileAtomic(output, func(w io.Writer) error { return synth.WriteWAV(w, spec.spec()) })
 		if err == nil {
 			err = writeSidecar(strings.TrimSuffix(output, filepath.Ext(output))+".json", &spec)
 		}
 	case ".mkv":
-		err = writeFileAtomic(output, func(w io.Writer) error { return writeCallCapture(w, &spec) })
+		err = writeFileAtomic(output, func(w io.Writer) error { return synth.WriteCapture(w, spec.spec()) })
 	default:
 		return 2, usagef("-o %q: want a .wav or .mkv path", output)
 	}
@@ -107,60 +113,6 @@ func runSynth(_ context.Context, env *Env, args []string) (int, error) {
 	}
 	fmt.Fprintf(env.Stdout, "%s contact_id=%s seconds=%g\n", output, spec.contactID, spec.seconds)
 	return 0, nil
-}
-
-// writeCallWAV writes the call as a stereo WAV: caller left, IVR right.
-func writeCallWAV(w io.Writer, spec *callSpec) error {
-	format := wav.Telephone
-	format.Channels = 2
-	n := spec.samples()
-	ww, err := wav.NewWriter(w, format, int64(4*n))
-	if err != nil {
-		return err
-	}
-	call := synth.NewCall(spec.seed, spec.prompt)
-	from, to := make([]byte, 2048), make([]byte, 2048)
-	frame := make([]byte, 4096)
-	for left := n; left > 0; {
-		k := min(left, len(from)/2)
-		call.Read(from[:2*k], to[:2*k])
-		for i := range k {
-			copy(frame[4*i:], from[2*i:2*i+2])
-			copy(frame[4*i+2:], to[2*i:2*i+2])
-		}
-		if _, err := ww.Write(frame[:4*k]); err != nil {
-			return err
-		}
-		left -= k
-	}
-	return ww.Close()
-}
-
-// writeCallCapture writes the call as Connect's GetMedia would return it,
-// one 1.024 s fragment at a time.
-func writeCallCapture(w io.Writer, spec *callSpec) error {
-	seq := mkv.NewSequence(spec.start, spec.contactID)
-	tmpl := mkv.ConnectFragment{ContactID: spec.contactID, InstanceID: spec.instanceID, Trailer: &mkv.Trailer{}}
-	if spec.layout == "nn" {
-		tmpl.Layout, tmpl.FromFirst = mkv.LayoutNN, true
-	}
-	call := synth.NewCall(spec.seed, spec.prompt)
-	const perFragment = 8192 // samples: 1.024 s
-	from, to := make([]byte, 2*perFragment), make([]byte, 2*perFragment)
-	var buf []byte
-	for left := spec.samples(); left > 0; left -= perFragment {
-		k := min(left, perFragment)
-		call.Read(from[:2*k], to[:2*k])
-		f := seq.Fragment(tmpl, from[:2*k], to[:2*k])
-		var err error
-		if buf, err = mkv.AppendConnectFragment(buf[:0], &f); err != nil {
-			return err
-		}
-		if _, err := w.Write(buf); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func writeSidecar(path string, spec *callSpec) error {

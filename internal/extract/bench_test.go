@@ -7,32 +7,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmx-dev/vmx/internal/kvstest"
 	"github.com/vmx-dev/vmx/internal/mkv"
 	"github.com/vmx-dev/vmx/internal/synth"
 )
 
-func connectStream(tb testing.TB, d time.Duration) []byte {
+func capture(tb testing.TB, d time.Duration) []byte {
 	tb.Helper()
-	seq := mkv.NewSequence(time.Unix(1767225600, 0), "bench")
-	tmpl := mkv.ConnectFragment{ContactID: contactA, InstanceID: "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", Trailer: &mkv.Trailer{}}
-	call := synth.NewCall(1, 5)
-	from, to := make([]byte, 16384), make([]byte, 16384)
-	var stream []byte
-	for ms := time.Duration(0); ms < d; ms += 1024 * time.Millisecond {
-		call.Read(from, to)
-		f := seq.Fragment(tmpl, from, to)
-		var err error
-		if stream, err = mkv.AppendConnectFragment(stream, &f); err != nil {
-			tb.Fatal(err)
-		}
+	b, err := synth.Capture(synth.Spec{Seconds: d.Seconds(), Prompt: 5, Seed: 1, ContactID: kvstest.ContactA,
+		InstanceID: kvstest.InstanceID, Start: time.Unix(1767225600, 0)})
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return stream
+	return b
 }
 
 // BenchmarkExtract is parse plus demux of a 25-minute call held in memory:
 // the contact filter, routing by track name, SHA-256 of each output.
 func BenchmarkExtract(b *testing.B) {
-	data := connectStream(b, 25*time.Minute)
+	data := capture(b, 25*time.Minute)
 	for _, bc := range []struct {
 		name string
 		out  extract25
@@ -55,7 +48,7 @@ func BenchmarkExtract(b *testing.B) {
 				if bc.out.stereo {
 					out.Stereo = io.Discard
 				}
-				if _, err := Run(context.Background(), mkv.NewFragmentReader(bytes.NewReader(data)), Options{ContactID: contactA}, out); err != nil {
+				if _, err := Run(context.Background(), mkv.NewFragmentReader(bytes.NewReader(data)), Options{ContactID: kvstest.ContactA}, out); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -7,36 +7,20 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
+	"github.com/vmx-dev/vmx/internal/kvstest"
 	"github.com/vmx-dev/vmx/internal/mkv"
 )
 
 const (
-	contactA = "7c0e3a52-4f1d-4a8b-9d2e-5b6a1f0c9e31"
-	contactB = "2b9d6e11-8c3f-4e7a-a1d4-0e5f6a7b8c90"
+	contactA = kvstest.ContactA
+	contactB = kvstest.ContactB
 )
 
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	dir := os.Getenv("VMX_SHARED_DIR")
-	if dir == "" {
-		_, file, _, _ := runtime.Caller(0)
-		dir = filepath.Join(filepath.Dir(file), "..", "..", "..", "shared")
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "fixtures", "kvs", name))
-	if err != nil {
-		if os.Getenv("CI") == "" && errors.Is(err, os.ErrNotExist) {
-			t.Skipf("fixture missing: %v", err)
-		}
-		t.Fatal(err)
-	}
-	return b
-}
+func fixture(t testing.TB, name string) []byte { return kvstest.Read(t, name) }
 
 func hexSHA(b []byte) string {
 	s := sha256.Sum256(b)
@@ -45,40 +29,26 @@ func hexSHA(b []byte) string {
 
 // The golden SHA-256 values of shared/fixtures/kvs/README.md.
 func TestFixturesGolden(t *testing.T) {
-	tests := []struct {
-		file             string
-		fromSHA, toSHA   string
-		bytes            int64
-		seen, kept       int
-		otherContact     int
-		errorChunks, gap int
-	}{
-		{"synthetic/connect_voicemail_ca_layout.mkv", "2e21e7869bf120480daa283a331a5b85d6d25660815781612c4e4f33f41d994f", "8c5837140baaa64638e0f7a37e11caa5327ef32cb9d8fd12a93f6545d97b8b8d", 327680, 20, 20, 0, 0, 0},
-		{"synthetic/connect_voicemail_nn_layout.mkv", "2e21e7869bf120480daa283a331a5b85d6d25660815781612c4e4f33f41d994f", "8c5837140baaa64638e0f7a37e11caa5327ef32cb9d8fd12a93f6545d97b8b8d", 327680, 20, 20, 0, 0, 0},
-		{"synthetic/connect_stream_reuse.mkv", "5a8160be3e34e58ffa9531b0063ee46cc2626698f8bf96cc4fb3390716e877cd", "cadd7422c6e55b95d072d81318eaca148514fb77bc3ebf8a7631921164438f81", 196608, 19, 12, 7, 0, 0},
-		{"synthetic/connect_gap_truncated_tail.mkv", "42270595f0d8c42b28f5d91d1ddea0e5ea362dc42d7106d3377da6e4a1842e2e", "20b8f8ea34d860e8156eca66c4d31fc63dd5a2a78e5a1e9b556ca240fb8ff999", 70656, 5, 5, 0, 0, 1},
-		{"synthetic/gmffl_with_error_chunk.mkv", "003fbeed88b85b84cc916c416d67f9a72f84b0d51c2c165947fe43b6cdc15685", "c35020473aed1b4642cd726cad727b63fff2824ad68cedd7ffb73c7cbd890479", 32768, 3, 2, 0, 1, 1},
-	}
-	for _, tc := range tests {
-		t.Run(filepath.Base(tc.file), func(t *testing.T) {
+	for _, g := range kvstest.Goldens() {
+		t.Run(filepath.Base(g.File), func(t *testing.T) {
 			var from, to bytes.Buffer
-			rep, err := Run(context.Background(), mkv.NewFragmentReader(bytes.NewReader(fixture(t, tc.file))),
+			rep, err := Run(context.Background(), mkv.NewFragmentReader(bytes.NewReader(fixture(t, g.File))),
 				Options{ContactID: contactA, Hash: true}, Outputs{From: &from, To: &to})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := hexSHA(from.Bytes()); got != tc.fromSHA || rep.Tracks["from"].SHA256 != got {
-				t.Errorf("from sha256 %s (report %s), want %s", got, rep.Tracks["from"].SHA256, tc.fromSHA)
+			if got := hexSHA(from.Bytes()); got != g.FromSHA || rep.Tracks["from"].SHA256 != got {
+				t.Errorf("from sha256 %s (report %s), want %s", got, rep.Tracks["from"].SHA256, g.FromSHA)
 			}
-			if got := hexSHA(to.Bytes()); got != tc.toSHA {
-				t.Errorf("to sha256 %s, want %s", got, tc.toSHA)
+			if got := hexSHA(to.Bytes()); got != g.ToSHA {
+				t.Errorf("to sha256 %s, want %s", got, g.ToSHA)
 			}
-			if rep.Tracks["from"].Bytes != tc.bytes || rep.Tracks["to"].Bytes != tc.bytes || rep.Tracks["from"].DurationMS != tc.bytes/16 {
-				t.Errorf("bytes from %d to %d duration %d, want %d", rep.Tracks["from"].Bytes, rep.Tracks["to"].Bytes, rep.Tracks["from"].DurationMS, tc.bytes)
+			if rep.Tracks["from"].Bytes != g.Bytes || rep.Tracks["to"].Bytes != g.Bytes || rep.Tracks["from"].DurationMS != g.Bytes/16 {
+				t.Errorf("bytes from %d to %d duration %d, want %d", rep.Tracks["from"].Bytes, rep.Tracks["to"].Bytes, rep.Tracks["from"].DurationMS, g.Bytes)
 			}
-			if rep.FragmentsSeen != tc.seen || rep.FragmentsKept != tc.kept || rep.SkippedOtherContact != tc.otherContact ||
-				len(rep.ErrorChunks) != tc.errorChunks || len(rep.Gaps) != tc.gap {
-				t.Errorf("report seen %d kept %d other %d errors %d gaps %d", rep.FragmentsSeen, rep.FragmentsKept, rep.SkippedOtherContact, len(rep.ErrorChunks), len(rep.Gaps))
+			if rep.FragmentsSeen != g.Seen || rep.FragmentsKept != g.Kept || rep.SkippedOtherContact != g.Other ||
+				len(rep.ErrorChunks) != g.Errors || len(rep.Gaps) != g.Gaps || len(rep.TruncatedFragments) != g.Truncate {
+				t.Errorf("report seen %d kept %d other %d errors %d gaps %d truncated %d", rep.FragmentsSeen, rep.FragmentsKept, rep.SkippedOtherContact, len(rep.ErrorChunks), len(rep.Gaps), len(rep.TruncatedFragments))
 			}
 		})
 	}
@@ -134,7 +104,7 @@ func TestStereoFollowsTrackNames(t *testing.T) {
 			t.Fatal(err)
 		}
 		l, r := deinterleave(stereo.Bytes())
-		if hexSHA(l) != "2e21e7869bf120480daa283a331a5b85d6d25660815781612c4e4f33f41d994f" || hexSHA(r) != "8c5837140baaa64638e0f7a37e11caa5327ef32cb9d8fd12a93f6545d97b8b8d" {
+		if g := kvstest.Goldens()[0]; hexSHA(l) != g.FromSHA || hexSHA(r) != g.ToSHA {
 			t.Fatalf("%s: stereo channels are not FROM left, TO right", name)
 		}
 	}

@@ -9,9 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -21,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/vmx-dev/vmx/internal/kvstest"
 	"github.com/vmx-dev/vmx/internal/mkv"
 	"github.com/vmx-dev/vmx/internal/wav"
 )
@@ -28,32 +26,7 @@ import (
 // testCreds are the credentials test requests are signed with.
 var testCreds = Credentials{AccessKeyID: "AKIDKVSSIMTEST", SecretAccessKey: "kvssim-test-secret"}
 
-// sharedDir locates ../shared beside the repository (VMX_SHARED_DIR
-// overrides). Outside CI a missing directory skips the test.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("VMX_SHARED_DIR"); d != "" {
-		return d
-	}
-	_, file, _, _ := runtime.Caller(0)
-	d := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared")
-	if _, err := os.Stat(d); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("shared fixtures not found at %s", d)
-		}
-		t.Skipf("shared fixtures not found at %s", d)
-	}
-	return d
-}
-
-func readFixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(sharedDir(t), "fixtures", "kvs", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func readFixture(t testing.TB, name string) []byte { return kvstest.Read(t, name) }
 
 // serve starts an httptest server for s.
 func serve(t *testing.T, s *Server) string {

@@ -2,42 +2,12 @@ package mkv
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
+
+	"github.com/vmx-dev/vmx/internal/kvstest"
 )
 
-// sharedDir locates ../shared beside the repository (VMX_SHARED_DIR
-// overrides). Outside CI a missing directory skips the test.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	d := sharedDirOrEmpty()
-	if _, err := os.Stat(d); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("shared fixtures not found at %s", d)
-		}
-		t.Skipf("shared fixtures not found at %s", d)
-	}
-	return d
-}
-
-func sharedDirOrEmpty() string {
-	if d := os.Getenv("VMX_SHARED_DIR"); d != "" {
-		return d
-	}
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared")
-}
-
-func readFixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(sharedDir(t), "fixtures", "kvs", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func readFixture(t testing.TB, name string) []byte { return kvstest.Read(t, name) }
 
 type manifestEntry struct {
 	ContactID      string   `json:"contact_id"`

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"testing/iotest"
+
+	"github.com/vmx-dev/vmx/internal/kvstest"
 )
 
 // FuzzFragmentReader checks, for any input: no panic; errors are
@@ -18,7 +20,7 @@ func FuzzFragmentReader(f *testing.F) {
 	// Seeds stay small (a few kB): the fuzzer minimises every new input, which
 	// takes minutes for a whole fixture.
 	for _, name := range fixtureNames {
-		b, err := os.ReadFile(filepath.Join(sharedDirOrEmpty(), "fixtures", "kvs", name))
+		b, err := os.ReadFile(filepath.Join(kvstest.Dir(), name))
 		if err != nil {
 			continue
 		}
