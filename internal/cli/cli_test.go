@@ -28,12 +28,18 @@ type result struct {
 
 func run(t *testing.T, env map[string]string, args ...string) result {
 	t.Helper()
+	return runEnv(t, &Env{Getenv: func(k string) string { return env[k] }}, args...)
+}
+
+func runEnv(t *testing.T, e *Env, args ...string) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	e := &Env{
-		Stdin:  strings.NewReader(""),
-		Stdout: &stdout,
-		Stderr: &stderr,
-		Getenv: func(k string) string { return env[k] },
+	e.Stdout, e.Stderr = &stdout, &stderr
+	if e.Stdin == nil {
+		e.Stdin = strings.NewReader("")
+	}
+	if e.Getenv == nil {
+		e.Getenv = func(string) string { return "" }
 	}
 	code := Main(context.Background(), args, e)
 	return result{code, stdout.String(), stderr.String()}
@@ -273,5 +279,35 @@ func TestUsage(t *testing.T) {
 	}
 	if r := run(t, nil, "kvs-sim"); r.code != 2 || !strings.Contains(r.stderr, "--dir") {
 		t.Fatalf("kvs-sim without --dir: %+v", r)
+	}
+}
+
+// Long inputs show progress on a terminal's stderr, and only there.
+func TestExtractProgress(t *testing.T) {
+	dir := t.TempDir()
+	capture := filepath.Join(dir, "long.mkv")
+	if r := run(t, nil, "synth", "--seconds", "300", "-o", capture); r.code != 0 {
+		t.Fatalf("synth: %s", r.stderr)
+	}
+	data, _ := os.ReadFile(capture)
+	for name, tc := range map[string]struct {
+		env  *Env
+		args []string
+		want bool
+	}{
+		"file on a terminal":  {&Env{StderrIsTerminal: true}, []string{capture}, true},
+		"stdin on a terminal": {&Env{StderrIsTerminal: true, Stdin: bytes.NewReader(data)}, []string{"-"}, true},
+		"file, no terminal":   {&Env{}, []string{capture}, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			args := append([]string{"extract", "-o", filepath.Join(dir, "x.wav")}, tc.args...)
+			r := runEnv(t, tc.env, args...)
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			if got := strings.Contains(r.stderr, "extracting"); got != tc.want {
+				t.Fatalf("progress shown %v, want %v (stderr %q)", got, tc.want, r.stderr)
+			}
+		})
 	}
 }

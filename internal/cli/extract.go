@@ -160,27 +160,41 @@ func parseTime(flagName, s string) (time.Time, error) {
 
 // openExtractSource opens the input: a file, stdin, or a KVS stream.
 func openExtractSource(ctx context.Context, env *Env, input string, f *extractFlags, opts *extract.Options) (extract.Source, func(), error) {
-	if input == "" {
+	switch input {
+	case "":
 		return f.kvs.openSource(ctx, env, opts)
-	}
-	if input == "-" {
-		return mkv.NewFragmentReader(env.Stdin), func() {}, nil
+	case "-":
+		return mkv.NewFragmentReader(withProgress(env, env.Stdin, -1)), func() {}, nil
 	}
 	file, err := os.Open(input)
 	if err != nil {
 		return nil, nil, err
 	}
-	var r io.Reader = file
-	if st, err := file.Stat(); err == nil && env.StderrIsTerminal && st.Size() >= 8<<20 {
-		bar := progressbar.NewOptions64(st.Size(),
-			progressbar.OptionSetWriter(env.Stderr),
-			progressbar.OptionSetDescription("extracting"),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionClearOnFinish(),
-			progressbar.OptionThrottle(100*time.Millisecond))
-		r = io.TeeReader(file, bar)
+	size := int64(-1)
+	if st, err := file.Stat(); err == nil {
+		size = st.Size()
 	}
-	return mkv.NewFragmentReader(r), func() { file.Close() }, nil
+	return mkv.NewFragmentReader(withProgress(env, file, size)), func() { file.Close() }, nil
+}
+
+// progressMinBytes is the input size from which a progress bar is worth
+// drawing.
+const progressMinBytes = 8 << 20
+
+// withProgress draws a progress bar on stderr, when it is a terminal, as r
+// is read: against size when it is known and large, as a byte count when it
+// is not (stdin).
+func withProgress(env *Env, r io.Reader, size int64) io.Reader {
+	if !env.StderrIsTerminal || (size >= 0 && size < progressMinBytes) {
+		return r
+	}
+	bar := progressbar.NewOptions64(size,
+		progressbar.OptionSetWriter(env.Stderr),
+		progressbar.OptionSetDescription("extracting"),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionThrottle(100*time.Millisecond))
+	return io.TeeReader(r, bar)
 }
 
 func defaultOutput(output, contactID, input string) string {
