@@ -71,9 +71,12 @@ const (
 // Record is what vmx stores of a voicemail.
 type Record struct {
 	Request
-	Status     Status               `json:"status"`
-	Error      string               `json:"error,omitempty"` // why it failed
-	FailedStep string               `json:"failed_step,omitempty"`
+	Status     Status `json:"status"`
+	Error      string `json:"error,omitempty"` // why it failed
+	FailedStep string `json:"failed_step,omitempty"`
+	// Run counts the times the pipeline was started for the voicemail:
+	// 1, and one more for each replay of a failed voicemail.
+	Run        int                  `json:"run"`
 	Steps      map[string]time.Time `json:"steps"` // completion time of each step
 	AudioKey   string               `json:"audio_key,omitempty"`
 	DurationMS int64                `json:"duration_ms"`

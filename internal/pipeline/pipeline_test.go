@@ -1,0 +1,286 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/vmx-dev/vmx/internal/blob"
+	"github.com/vmx-dev/vmx/internal/kvs"
+	"github.com/vmx-dev/vmx/internal/kvssim"
+	"github.com/vmx-dev/vmx/internal/pipeline"
+	"github.com/vmx-dev/vmx/internal/retry"
+	"github.com/vmx-dev/vmx/internal/store"
+	"github.com/vmx-dev/vmx/internal/synth"
+	"github.com/vmx-dev/vmx/internal/voicemail"
+)
+
+// databases returns the DSNs the pipeline is tested on: SQLite always,
+// PostgreSQL when VMX_TEST_POSTGRES_URL names a server.
+func databases(t *testing.T) map[string]func(t *testing.T) string {
+	dbs := map[string]func(t *testing.T) string{
+		"sqlite": func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "vmx.db") },
+	}
+	if url := os.Getenv("VMX_TEST_POSTGRES_URL"); url != "" {
+		dbs["postgres"] = func(t *testing.T) string { return freshPostgres(t, url) }
+	}
+	return dbs
+}
+
+type fakeLinks struct{}
+
+func (fakeLinks) URL(id string) string { return "http://vmx.test/v1/media/" + id }
+
+// recordingSink counts deliveries per key and can fail on demand.
+type recordingSink struct {
+	mu    sync.Mutex
+	got   map[string]int
+	fail  func(key string) error
+	audio map[string]string // key → SHA-256 of the attached WAV
+}
+
+func (s *recordingSink) Deliver(ctx context.Context, d *voicemail.Delivery, key string) (string, error) {
+	if s.fail != nil {
+		if err := s.fail(key); err != nil {
+			return "", err
+		}
+	}
+	r, err := d.OpenAudio(ctx)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	io.Copy(h, r)
+	r.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got[key]++
+	s.audio[key] = hex.EncodeToString(h.Sum(nil))
+	return "ok", nil
+}
+
+func (s *recordingSink) count(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.got[key]
+}
+
+type env struct {
+	p     *pipeline.Pipeline
+	store *store.Store
+	sink  *recordingSink
+	sim   *kvssim.Server
+	arn   string
+	pcm   []byte // the caller's audio on the stream
+}
+
+const contact = "7c0e3a52-4f1d-4a8b-9d2e-5b6a1f0c9e31"
+
+func setup(t *testing.T, dsn string, maxAttempts int) *env {
+	t.Helper()
+	ctx := context.Background()
+	// A 6 s call on the simulated KVS stream.
+	var wavBuf bytes.Buffer
+	spec := synth.Spec{Seconds: 6, Prompt: 1, Seed: 3, ContactID: contact, Start: time.Date(2026, 1, 1, 9, 30, 0, 0, time.UTC)}
+	if err := synth.WriteWAV(&wavBuf, spec); err != nil {
+		t.Fatal(err)
+	}
+	sim := kvssim.New(kvssim.Options{})
+	wavBytes := bytes.Clone(wavBuf.Bytes())
+	src, err := kvssim.FromWAV(&wavBuf, kvssim.Contact{ContactID: contact, Start: spec.Start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.AddStream("vm", src); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	arn, _ := sim.StreamARN("vm")
+	client, err := kvs.New(aws.Config{Region: "us-east-1", Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return aws.Credentials{AccessKeyID: "k", SecretAccessKey: "s"}, nil
+	})}, kvs.Options{Endpoint: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := blob.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &recordingSink{got: map[string]int{}, audio: map[string]string{}}
+	e := &env{sink: sink, sim: sim, arn: arn}
+	st, err := store.Open(ctx, dsn, store.Options{MaxAttempts: maxAttempts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pipeline.New(pipeline.Deps{
+		Store:       st,
+		Blobs:       blobs,
+		Audio:       pipeline.AudioRouter{KVS: &pipeline.KVSAudio{Client: client}},
+		Transcriber: pipeline.NoTranscription{},
+		Sinks:       map[string]pipeline.Sink{"webhook": sink, "email": sink},
+		DefaultMode: "webhook",
+		Links:       fakeLinks{},
+		TempDir:     t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Start(ctx, store.WorkOptions{Workers: p.Workers()}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		st.Stop(ctx)
+		st.Close()
+	})
+	e.p, e.store = p, st
+	// The caller's PCM as the stream carries it (left channel of the WAV).
+	stereo := wavBytes[44:]
+	for i := 0; i+4 <= len(stereo); i += 4 {
+		e.pcm = append(e.pcm, stereo[i:i+2]...)
+	}
+	return e
+}
+
+func (e *env) request(mode string) *voicemail.Request {
+	return &voicemail.Request{
+		ContactID: contact, Caller: "+15555550100", Language: "en-US", Mode: mode, Prefix: "vmx3_",
+		QueueARN: "arn:aws:connect:us-east-1:111122223333:instance/i-1/queue/q-1",
+		CallTime: time.Date(2026, 1, 1, 9, 30, 0, 0, time.UTC),
+		Audio: voicemail.AudioSource{Kind: voicemail.AudioKVS, StreamARN: e.arn,
+			StartTime: time.Date(2026, 1, 1, 9, 30, 0, 0, time.UTC), StopTime: time.Date(2026, 1, 1, 9, 30, 7, 0, time.UTC)},
+	}
+}
+
+// wait polls the voicemail until cond holds or the deadline passes.
+func (e *env) wait(t *testing.T, cond func(*voicemail.Record) bool) *voicemail.Record {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rec, err := e.store.Get(context.Background(), contact)
+		if err == nil && cond(rec) {
+			return rec
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("voicemail never reached the expected state: %+v %v", rec, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestPipelineDeliversOnce(t *testing.T) {
+	for name, dsn := range databases(t) {
+		t.Run(name, func(t *testing.T) {
+			e := setup(t, dsn(t), 5)
+			ctx := context.Background()
+			// The same record arrives three times.
+			for i := range 3 {
+				inserted, err := e.p.Accept(ctx, e.request("webhook,email"), "")
+				if err != nil || inserted != (i == 0) {
+					t.Fatalf("accept %d: inserted %v err %v", i, inserted, err)
+				}
+			}
+			rec := e.wait(t, func(r *voicemail.Record) bool { return r.Status == voicemail.StatusDelivered })
+			want := sha256.Sum256(e.pcm)
+			if rec.AudioSHA != hex.EncodeToString(want[:]) || rec.DurationMS != 6000 || len(rec.Receipts) != 2 {
+				t.Fatalf("record %+v", rec)
+			}
+			for _, sink := range []string{"webhook", "email"} {
+				if n := e.sink.count(pipeline.DeliveryKey(contact, sink)); n != 1 {
+					t.Fatalf("%s delivered %d times", sink, n)
+				}
+			}
+			if _, err := e.p.Retry(ctx, contact); !errors.Is(err, pipeline.ErrNotFailed) {
+				t.Fatalf("retry of a delivered voicemail: %v", err)
+			}
+		})
+	}
+}
+
+func TestFailedVoicemailIsReplayed(t *testing.T) {
+	for name, dsn := range databases(t) {
+		t.Run(name, func(t *testing.T) {
+			e := setup(t, dsn(t), 2)
+			ctx := context.Background()
+			var mu sync.Mutex
+			down := true
+			e.sink.fail = func(key string) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if down && key == pipeline.DeliveryKey(contact, "email") {
+					return errors.New("mail server down")
+				}
+				return nil
+			}
+			if _, err := e.p.Accept(ctx, e.request("webhook,email"), ""); err != nil {
+				t.Fatal(err)
+			}
+			rec := e.wait(t, func(r *voicemail.Record) bool { return r.Status == voicemail.StatusFailed })
+			if rec.FailedStep != voicemail.StepDeliver || rec.Error == "" {
+				t.Fatalf("failure not recorded: %+v", rec)
+			}
+			mu.Lock()
+			down = false
+			mu.Unlock()
+			if _, err := e.p.Retry(ctx, contact); err != nil {
+				t.Fatal(err)
+			}
+			rec = e.wait(t, func(r *voicemail.Record) bool { return r.Status == voicemail.StatusDelivered })
+			if rec.Run != 2 || e.sink.count(pipeline.DeliveryKey(contact, "webhook")) != 1 || e.sink.count(pipeline.DeliveryKey(contact, "email")) != 1 {
+				t.Fatalf("after replay: run %d, webhook %d, email %d", rec.Run,
+					e.sink.count(pipeline.DeliveryKey(contact, "webhook")), e.sink.count(pipeline.DeliveryKey(contact, "email")))
+			}
+		})
+	}
+}
+
+func TestPermanentErrorFailsAtOnce(t *testing.T) {
+	e := setup(t, "sqlite://"+filepath.Join(t.TempDir(), "vmx.db"), 10)
+	e.sink.fail = func(string) error { return retry.Permanent(errors.New("410 gone")) }
+	if _, err := e.p.Accept(context.Background(), e.request(""), ""); err != nil {
+		t.Fatal(err)
+	}
+	rec := e.wait(t, func(r *voicemail.Record) bool { return r.Status == voicemail.StatusFailed })
+	if rec.Error != "deliver webhook: 410 gone" {
+		t.Fatalf("error %q", rec.Error)
+	}
+}
+
+func TestInvalidAndUnknownMode(t *testing.T) {
+	e := setup(t, "sqlite://"+filepath.Join(t.TempDir(), "vmx.db"), 3)
+	ctx := context.Background()
+	req := e.request("carrier-pigeon")
+	if _, err := e.p.Accept(ctx, req, ""); err != nil {
+		t.Fatal(err)
+	}
+	rec := e.wait(t, func(r *voicemail.Record) bool { return r.Status == voicemail.StatusFailed })
+	if rec.Error != `deliver: unknown or unconfigured delivery mode "carrier-pigeon"` {
+		t.Fatalf("error %q", rec.Error)
+	}
+	bad := e.request("webhook")
+	bad.ContactID = "bad-1"
+	if _, err := e.p.Accept(ctx, bad, `vmx3_from "12" is not an E.164 number`); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.store.Get(ctx, "bad-1")
+	if err != nil || got.Status != voicemail.StatusFailed || got.FailedStep != "intake" {
+		t.Fatalf("invalid voicemail: %+v %v", got, err)
+	}
+	if _, err := e.p.Retry(ctx, "bad-1"); !errors.Is(err, pipeline.ErrInvalid) {
+		t.Fatalf("retry of an invalid voicemail: %v", err)
+	}
+}
+

@@ -1,0 +1,340 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/vmx-dev/vmx/internal/blob"
+	"github.com/vmx-dev/vmx/internal/retry"
+	"github.com/vmx-dev/vmx/internal/store"
+	"github.com/vmx-dev/vmx/internal/voicemail"
+)
+
+// ErrInvalid is wrapped by Accept's error for a contact record that
+// cannot become a voicemail; the voicemail is stored as failed.
+var ErrInvalid = errors.New("invalid voicemail")
+
+// Accept stores a new voicemail and enqueues its first step in one
+// transaction. invalid, when not empty, stores it as failed with that reason
+// instead. It reports false for a contact already stored: the record was a
+// repeat.
+func (p *Pipeline) Accept(ctx context.Context, req *voicemail.Request, invalid string) (bool, error) {
+	now := p.Now().UTC()
+	rec := &voicemail.Record{Request: *req, Status: voicemail.StatusQueued, Run: 1, Steps: map[string]time.Time{}, CreatedAt: now}
+	if invalid != "" {
+		rec.Status, rec.Error, rec.FailedStep = voicemail.StatusFailed, invalid, "intake"
+	}
+	var inserted bool
+	err := p.Store.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		if inserted, err = tx.InsertVoicemail(ctx, rec); err != nil || !inserted || invalid != "" {
+			return err
+		}
+		_, err = tx.Enqueue(ctx, AudioArgs{ContactID: req.ContactID, Run: 1}, nil)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("pipeline: accept %s: %w", req.ContactID, err)
+	}
+	switch {
+	case !inserted:
+		p.Metrics.intake.WithLabelValues("duplicate").Inc()
+	case invalid != "":
+		p.Metrics.intake.WithLabelValues("invalid").Inc()
+		p.log(req.ContactID).Warn("invalid voicemail stored as failed", "reason", invalid)
+	default:
+		p.Metrics.intake.WithLabelValues("accepted").Inc()
+		p.log(req.ContactID).Info("voicemail accepted", "mode", req.Mode)
+	}
+	return inserted, nil
+}
+
+// load reads a voicemail for a step of run. active is false when there is
+// nothing to do: the voicemail was deleted while its job waited, a replay
+// replaced the run, or it already finished.
+func (p *Pipeline) load(ctx context.Context, contactID string, run int) (rec *voicemail.Record, active bool, err error) {
+	rec, err = p.Store.Get(ctx, contactID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return rec, rec.Run == run && rec.Status == voicemail.StatusQueued, nil
+}
+
+// FetchAudio stores the voicemail's WAV and enqueues its transcription.
+func (p *Pipeline) FetchAudio(ctx context.Context, contactID string, run int) error {
+	rec, active, err := p.load(ctx, contactID, run)
+	if err != nil || !active {
+		return err
+	}
+	_, done := rec.Steps[voicemail.StepAudio]
+	if !done {
+		tmp, err := os.CreateTemp(p.TempDir, "vmx-audio-*.wav")
+		if err != nil {
+			return fmt.Errorf("audio: %w", err)
+		}
+		defer os.Remove(tmp.Name())
+		defer tmp.Close()
+		audio, err := p.Audio.FetchAudio(ctx, &rec.Request, tmp)
+		if err != nil {
+			return fmt.Errorf("audio: %w", err)
+		}
+		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("audio: %w", err)
+		}
+		key := blob.RecordingKey(rec.CallTime, rec.ContactID)
+		if err := p.Blobs.Put(ctx, key, tmp, p.attrs(rec, "audio/wav")); err != nil {
+			return fmt.Errorf("audio: store %s: %w", key, err)
+		}
+		rec.AudioKey, rec.DurationMS, rec.AudioSHA = key, audio.DurationMS, audio.SHA256
+		rec.Steps[voicemail.StepAudio] = p.Now().UTC()
+		p.log(contactID).Info("audio stored", "key", key, "duration_ms", audio.DurationMS)
+	}
+	return p.Store.InTx(ctx, func(tx *store.Tx) error {
+		if !done {
+			if err := tx.Update(ctx, rec, p.Now().UTC()); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Enqueue(ctx, TranscribeArgs{ContactID: contactID, Run: run}, nil)
+		return err
+	})
+}
+
+func (p *Pipeline) attrs(rec *voicemail.Record, contentType string) blob.Attrs {
+	return blob.Attrs{ContentType: contentType, Metadata: map[string]string{
+		"contact-id": rec.ContactID,
+		"language":   rec.Language,
+		"queue-arn":  rec.QueueARN,
+	}}
+}
+
+// Transcribe stores the transcript and fans out one delivery job per
+// destination of the voicemail's mode.
+func (p *Pipeline) Transcribe(ctx context.Context, contactID string, run int) error {
+	rec, active, err := p.load(ctx, contactID, run)
+	if err != nil || !active {
+		return err
+	}
+	sinks, err := p.sinksFor(rec.Mode)
+	if err != nil {
+		return retry.Permanent(fmt.Errorf("deliver: %w", err))
+	}
+	_, done := rec.Steps[voicemail.StepTranscribe]
+	if !done {
+		audio, _, err := p.Blobs.Open(ctx, rec.AudioKey)
+		if err != nil {
+			return fmt.Errorf("transcribe: open %s: %w", rec.AudioKey, err)
+		}
+		t, err := p.Transcriber.Transcribe(ctx, audio, rec.Language)
+		audio.Close()
+		if err != nil {
+			return fmt.Errorf("transcribe: %w", err)
+		}
+		doc := t.JSON
+		if doc == nil {
+			doc = transcribeJSON(rec.ContactID, t)
+		}
+		key := blob.TranscriptKey(rec.CallTime, rec.ContactID)
+		if err := p.Blobs.Put(ctx, key, bytes.NewReader(doc), p.attrs(rec, "application/json")); err != nil {
+			return fmt.Errorf("transcribe: store %s: %w", key, err)
+		}
+		rec.Transcript = t.Text
+		rec.Steps[voicemail.StepTranscribe] = p.Now().UTC()
+	}
+	return p.Store.InTx(ctx, func(tx *store.Tx) error {
+		if !done {
+			if err := tx.Update(ctx, rec, p.Now().UTC()); err != nil {
+				return err
+			}
+		}
+		for _, s := range sinks {
+			if _, err := tx.Enqueue(ctx, DeliverArgs{ContactID: contactID, Run: run, Sink: s}, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// transcribeJSON writes a transcript in Amazon Transcribe's output shape,
+// so tools that read Transcribe's output read vmx's.
+func transcribeJSON(contactID string, t *Transcript) []byte {
+	doc := map[string]any{
+		"jobName": "vmx_" + contactID,
+		"status":  "COMPLETED",
+		"results": map[string]any{
+			"transcripts": []map[string]string{{"transcript": t.Text}},
+			"items":       []any{},
+		},
+		"vmx": map[string]any{"engine": t.Engine},
+	}
+	b, _ := json.Marshal(doc)
+	return b
+}
+
+// DeliveryKey is the idempotency key a destination sees for a voicemail:
+// the same on every retry and replay.
+func DeliveryKey(contactID, sink string) string { return contactID + ":" + sink }
+
+// Deliver hands the voicemail to one destination, records the receipt, and
+// enqueues finalize once every destination has it.
+func (p *Pipeline) Deliver(ctx context.Context, contactID string, run int, sink string) error {
+	rec, active, err := p.load(ctx, contactID, run)
+	if err != nil || !active {
+		return err
+	}
+	sinks, err := p.sinksFor(rec.Mode)
+	if err != nil {
+		return retry.Permanent(fmt.Errorf("deliver: %w", err))
+	}
+	s, ok := p.Sinks[sink]
+	if !ok {
+		return retry.Permanent(fmt.Errorf("deliver: sink %q is no longer configured", sink))
+	}
+	if !hasReceipt(rec, sink) {
+		key := DeliveryKey(contactID, sink)
+		detail, err := s.Deliver(ctx, &voicemail.Delivery{
+			Record:   *rec,
+			MediaURL: p.Links.URL(contactID),
+			OpenAudio: func(ctx context.Context) (io.ReadCloser, error) {
+				r, _, err := p.Blobs.Open(ctx, rec.AudioKey)
+				return r, err
+			},
+		}, key)
+		if err != nil {
+			p.Metrics.deliveries.WithLabelValues(sink, "error").Inc()
+			return fmt.Errorf("deliver %s: %w", sink, err)
+		}
+		p.Metrics.deliveries.WithLabelValues(sink, "ok").Inc()
+		receipt := voicemail.Receipt{Sink: sink, Key: key, Detail: detail, DeliveredAt: p.Now().UTC()}
+		if err := p.Store.InTx(ctx, func(tx *store.Tx) error {
+			_, err := tx.AddReceipt(ctx, contactID, receipt)
+			return err
+		}); err != nil {
+			return err
+		}
+		p.log(contactID).Info("delivered", "sink", sink, "detail", detail)
+	}
+	// The last destination to get the voicemail enqueues finalize: each
+	// checks after its own receipt committed, so at least one sees them all.
+	return p.Store.InTx(ctx, func(tx *store.Tx) error {
+		cur, err := tx.Get(ctx, contactID)
+		if err != nil {
+			return err
+		}
+		for _, s := range sinks {
+			if !hasReceipt(cur, s) {
+				return nil
+			}
+		}
+		_, err = tx.Enqueue(ctx, FinalizeArgs{ContactID: contactID, Run: run}, nil)
+		return err
+	})
+}
+
+func hasReceipt(rec *voicemail.Record, sink string) bool {
+	for _, r := range rec.Receipts {
+		if r.Sink == sink {
+			return true
+		}
+	}
+	return false
+}
+
+// Finalize runs the finalizer (the flag reset) and marks the voicemail
+// delivered.
+func (p *Pipeline) Finalize(ctx context.Context, contactID string, run int) error {
+	rec, active, err := p.load(ctx, contactID, run)
+	if err != nil || !active {
+		return err
+	}
+	if p.Finalizer != nil {
+		if err := p.Finalizer.Finalize(ctx, rec); err != nil {
+			return fmt.Errorf("finalize: %w", err)
+		}
+	}
+	now := p.Now().UTC()
+	rec.Steps[voicemail.StepFinalize] = now
+	rec.Status = voicemail.StatusDelivered
+	err = p.Store.InTx(ctx, func(tx *store.Tx) error { return tx.Update(ctx, rec, now) })
+	if err == nil {
+		p.Metrics.latency.WithLabelValues("total").Observe(now.Sub(rec.CreatedAt).Seconds())
+		p.log(contactID).Info("voicemail delivered", "receipts", len(rec.Receipts))
+	}
+	return err
+}
+
+// fail marks the voicemail failed at step with err, after the last attempt
+// or a permanent error.
+func (p *Pipeline) fail(ctx context.Context, contactID string, run int, step string, cause error) error {
+	return p.Store.InTx(ctx, func(tx *store.Tx) error {
+		rec, err := tx.Get(ctx, contactID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if rec.Run != run || rec.Status != voicemail.StatusQueued {
+			return nil
+		}
+		rec.Status, rec.Error, rec.FailedStep = voicemail.StatusFailed, cause.Error(), step
+		p.Metrics.failures.WithLabelValues(step).Inc()
+		p.log(contactID).Error("voicemail failed", "step", step, "err", cause)
+		return tx.Update(ctx, rec, p.Now().UTC())
+	})
+}
+
+// ErrNotFailed is returned by Retry for a voicemail that has not failed.
+var ErrNotFailed = errors.New("voicemail has not failed")
+
+// Retry replays a failed voicemail from the step that failed, as a new run:
+// destinations that already have it keep their receipts and are not sent
+// it again.
+func (p *Pipeline) Retry(ctx context.Context, contactID string) (*voicemail.Record, error) {
+	var out *voicemail.Record
+	err := p.Store.InTx(ctx, func(tx *store.Tx) error {
+		rec, err := tx.Get(ctx, contactID)
+		if err != nil {
+			return err
+		}
+		if rec.Status != voicemail.StatusFailed {
+			return fmt.Errorf("%w: %s is %s", ErrNotFailed, contactID, rec.Status)
+		}
+		if rec.FailedStep == "intake" {
+			return fmt.Errorf("%w: the contact record was invalid: %s", ErrInvalid, rec.Error)
+		}
+		rec.Run++
+		rec.Status, rec.Error, rec.FailedStep = voicemail.StatusQueued, "", ""
+		if err := tx.Update(ctx, rec, p.Now().UTC()); err != nil {
+			return err
+		}
+		out = rec
+		_, err = tx.Enqueue(ctx, firstUndone(rec), nil)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: retry %s: %w", contactID, err)
+	}
+	p.log(contactID).Info("voicemail replayed", "run", out.Run)
+	return out, nil
+}
+
+// firstUndone is the job that resumes a voicemail. Past the audio,
+// transcribe resumes: it fans the deliveries out again, and destinations
+// that have a receipt are skipped.
+func firstUndone(rec *voicemail.Record) contactArgs {
+	if rec.Steps[voicemail.StepAudio].IsZero() {
+		return AudioArgs{ContactID: rec.ContactID, Run: rec.Run}
+	}
+	return TranscribeArgs{ContactID: rec.ContactID, Run: rec.Run}
+}

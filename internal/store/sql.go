@@ -1,0 +1,161 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+type dialect int
+
+const (
+	sqlite dialect = iota
+	postgres
+)
+
+func (d dialect) name() string {
+	if d == postgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// querier runs SQL written with ? placeholders on either database.
+type querier interface {
+	exec(ctx context.Context, q string, args ...any) (int64, error)
+	queryRow(ctx context.Context, q string, args ...any) scanner
+	query(ctx context.Context, q string, args ...any) (rows, error)
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+type rows interface {
+	scanner
+	Next() bool
+	Err() error
+	Close()
+}
+
+// sqlQuerier runs on database/sql (SQLite).
+type sqlQuerier struct {
+	db interface {
+		ExecContext(context.Context, string, ...any) (sql.Result, error)
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	}
+}
+
+func (q sqlQuerier) exec(ctx context.Context, s string, args ...any) (int64, error) {
+	res, err := q.db.ExecContext(ctx, s, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (q sqlQuerier) queryRow(ctx context.Context, s string, args ...any) scanner {
+	return q.db.QueryRowContext(ctx, s, args...)
+}
+
+func (q sqlQuerier) query(ctx context.Context, s string, args ...any) (rows, error) {
+	r, err := q.db.QueryContext(ctx, s, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{r}, nil
+}
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { r.Rows.Close() }
+
+// pgxQuerier runs on pgx (PostgreSQL): a pool or a transaction.
+type pgxQuerier struct {
+	db interface {
+		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+		QueryRow(context.Context, string, ...any) pgx.Row
+		Query(context.Context, string, ...any) (pgx.Rows, error)
+	}
+}
+
+func (q pgxQuerier) exec(ctx context.Context, s string, args ...any) (int64, error) {
+	tag, err := q.db.Exec(ctx, rebind(s), args...)
+	return tag.RowsAffected(), err
+}
+
+func (q pgxQuerier) queryRow(ctx context.Context, s string, args ...any) scanner {
+	return q.db.QueryRow(ctx, rebind(s), args...)
+}
+
+func (q pgxQuerier) query(ctx context.Context, s string, args ...any) (rows, error) {
+	r, err := q.db.Query(ctx, rebind(s), args...)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// rebind turns ? placeholders into PostgreSQL's $1, $2…; vmx's queries hold
+// no literal question marks.
+func rebind(q string) string {
+	if !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// schema creates vmx's tables. Times are Unix milliseconds in both
+// databases; JSON documents are text.
+func schema(d dialect) []string {
+	return []string{
+		`CREATE TABLE IF NOT EXISTS vmx_voicemail (
+			contact_id   TEXT PRIMARY KEY,
+			instance_id  TEXT NOT NULL DEFAULT '',
+			queue_arn    TEXT NOT NULL DEFAULT '',
+			agent_id     TEXT NOT NULL DEFAULT '',
+			caller       TEXT NOT NULL DEFAULT '',
+			language     TEXT NOT NULL DEFAULT '',
+			mode         TEXT NOT NULL DEFAULT '',
+			status       TEXT NOT NULL,
+			error        TEXT NOT NULL DEFAULT '',
+			failed_step  TEXT NOT NULL DEFAULT '',
+			run          INTEGER NOT NULL DEFAULT 1,
+			request      TEXT NOT NULL,
+			steps        TEXT NOT NULL DEFAULT '{}',
+			audio_key    TEXT NOT NULL DEFAULT '',
+			duration_ms  BIGINT NOT NULL DEFAULT 0,
+			audio_sha256 TEXT NOT NULL DEFAULT '',
+			transcript   TEXT NOT NULL DEFAULT '',
+			call_time    BIGINT NOT NULL,
+			created_at   BIGINT NOT NULL,
+			updated_at   BIGINT NOT NULL
+		)`,
+		`CREATE INDEX IF NOT EXISTS vmx_voicemail_created ON vmx_voicemail (created_at, contact_id)`,
+		`CREATE INDEX IF NOT EXISTS vmx_voicemail_status ON vmx_voicemail (status, created_at)`,
+		`CREATE INDEX IF NOT EXISTS vmx_voicemail_queue ON vmx_voicemail (queue_arn, created_at)`,
+		`CREATE INDEX IF NOT EXISTS vmx_voicemail_call_time ON vmx_voicemail (call_time)`,
+		`CREATE TABLE IF NOT EXISTS vmx_receipt (
+			contact_id   TEXT NOT NULL REFERENCES vmx_voicemail (contact_id) ON DELETE CASCADE,
+			sink         TEXT NOT NULL,
+			key          TEXT NOT NULL,
+			detail       TEXT NOT NULL DEFAULT '',
+			delivered_at BIGINT NOT NULL,
+			PRIMARY KEY (contact_id, sink)
+		)`,
+	}
+}
