@@ -283,4 +283,3 @@ func TestInvalidAndUnknownMode(t *testing.T) {
 		t.Fatalf("retry of an invalid voicemail: %v", err)
 	}
 }
-
