@@ -46,6 +46,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzFragmentReader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/mkv
 	$(GO) test -run '^$$' -fuzz '^FuzzConnectRoundTrip$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/mkv
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/wav
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/ctr
 
 demo: build
 	./scripts/demo.sh $(VMX) $(DEMO_DIR)
