@@ -1,0 +1,261 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// field describes one setting: its key, environment variables, flag,
+// documentation and where it lives in Config.
+type field struct {
+	path   string   // dotted YAML key
+	env    []string // environment variables, first set wins
+	flag   string   // command-line flag without dashes; "" for secrets
+	secret bool     // never printed
+	def    string   // the default, as documented
+	empty  string   // what an empty value means, if it is allowed
+	doc    string
+	ptr    func(*Config) any // *string, *int, *bool, *time.Duration or *[]string
+}
+
+// fields lists every setting in the order they are documented and
+// described.
+func fields() []field {
+	return []field{
+		{path: "data_dir", env: []string{"VMX_DATA_DIR"}, flag: "data-dir", def: "./vmx-data",
+			doc: "directory for the SQLite database, recordings kept as local files and the generated link secret",
+			ptr: func(c *Config) any { return &c.DataDir }},
+		{path: "listen", env: []string{"VMX_LISTEN"}, flag: "listen", def: "127.0.0.1:8080",
+			doc: "host:port of the HTTP server (API, contact-record intake, media links)",
+			ptr: func(c *Config) any { return &c.Listen }},
+		{path: "public_url", env: []string{"VMX_PUBLIC_URL"}, flag: "public-url", def: "http://<listen host>:<port> (localhost for 0.0.0.0, :: or no host)",
+			doc: "base URL of the links vmx hands out, as recipients reach this server",
+			ptr: func(c *Config) any { return &c.PublicURL }},
+		{path: "log_level", env: []string{"VMX_LOG_LEVEL"}, flag: "log-level", def: "info",
+			doc: "debug, info, warn or error",
+			ptr: func(c *Config) any { return &c.LogLevel }},
+		{path: "db", env: []string{"VMX_DB"}, flag: "db", def: "sqlite://<data_dir>/vmx.db",
+			doc: "database: sqlite://PATH (a file; sqlite:///abs/path for an absolute one) or postgres://USER:PASSWORD@HOST/DB",
+			ptr: func(c *Config) any { return &c.DB }},
+		{path: "api_auth", env: []string{"VMX_API_AUTH"}, flag: "api-auth", def: "key",
+			doc: "key: API requests must carry api_key; none: the API is open to anyone who can reach listen",
+			ptr: func(c *Config) any { return &c.APIAuth }},
+		{path: "api_key", env: []string{"VMX_API_KEY"}, secret: true, def: "none; required when api_auth is key",
+			doc: "key API clients must present; at least 16 characters",
+			ptr: func(c *Config) any { return &c.APIKey }},
+		{path: "link_secret", env: []string{"VMX_LINK_SECRET"}, secret: true, def: "generated on first start and kept in <data_dir>/link_secret",
+			doc: "HMAC key signing media links; at least 32 characters; changing it breaks links already sent",
+			ptr: func(c *Config) any { return &c.LinkSecret }},
+		{path: "default_mode", env: []string{"VMX_DEFAULT_MODE"}, flag: "default-mode", def: "webhook",
+			doc: "delivery mode for contacts whose *_mode attribute is absent; modes may be comma-separated",
+			ptr: func(c *Config) any { return &c.DefaultMode }},
+		{path: "attribute_prefixes", env: []string{"VMX_ATTRIBUTE_PREFIXES"}, flag: "attribute-prefixes", def: "vmx3_,vmx_,vm_",
+			doc: "contact-attribute prefixes vmx reads (vmx3_flag, vmx_flag, …), in order of preference; a YAML list or comma-separated",
+			ptr: func(c *Config) any { return &c.AttributePrefixes }},
+		{path: "transcriber", env: []string{"VMX_TRANSCRIBER"}, flag: "transcriber", def: "none",
+			doc: "speech-to-text engine; none skips transcription",
+			ptr: func(c *Config) any { return &c.Transcriber }},
+		{path: "aws.region", env: []string{"VMX_AWS_REGION", "AWS_REGION"}, flag: "aws-region", empty: "the AWS SDK's default",
+			doc: "AWS region of Kinesis, Kinesis Video and S3",
+			ptr: func(c *Config) any { return &c.AWS.Region }},
+		{path: "kvs.endpoint", env: []string{"VMX_KVS_ENDPOINT"}, flag: "kvs-endpoint", empty: "AWS",
+			doc: "Kinesis Video Streams endpoint, e.g. a vmx kvs-sim URL",
+			ptr: func(c *Config) any { return &c.KVS.Endpoint }},
+		{path: "s3.bucket", env: []string{"VMX_BUCKET"}, flag: "s3-bucket", empty: "recordings are files under data_dir",
+			doc: "S3 bucket for recordings",
+			ptr: func(c *Config) any { return &c.S3.Bucket }},
+		{path: "s3.prefix", env: []string{"VMX_S3_PREFIX"}, flag: "s3-prefix", empty: "none",
+			doc: "prefix of every object key in s3.bucket, e.g. vmx/",
+			ptr: func(c *Config) any { return &c.S3.Prefix }},
+		{path: "s3.endpoint", env: []string{"VMX_S3_ENDPOINT"}, flag: "s3-endpoint", empty: "AWS",
+			doc: "endpoint of an S3-compatible server",
+			ptr: func(c *Config) any { return &c.S3.Endpoint }},
+		{path: "s3.path_style", env: []string{"VMX_S3_PATH_STYLE"}, flag: "s3-path-style", def: "false",
+			doc: "path-style bucket addressing, which most S3-compatible servers need",
+			ptr: func(c *Config) any { return &c.S3.PathStyle }},
+		{path: "webhook.url", env: []string{"VMX_WEBHOOK_URL"}, flag: "webhook-url", empty: "none; required when a mode is webhook",
+			doc: "http or https URL that receives each voicemail as a signed POST",
+			ptr: func(c *Config) any { return &c.Webhook.URL }},
+		{path: "webhook.secret", env: []string{"VMX_WEBHOOK_SECRET"}, secret: true, def: "none; required when webhook.url is set",
+			doc: "HMAC key signing webhook requests; at least 16 characters",
+			ptr: func(c *Config) any { return &c.Webhook.Secret }},
+		{path: "webhook.timeout", env: []string{"VMX_WEBHOOK_TIMEOUT"}, flag: "webhook-timeout", def: "10s",
+			doc: "time limit of one webhook request",
+			ptr: func(c *Config) any { return &c.Webhook.Timeout }},
+		{path: "defaults.language", env: []string{"VMX_DEFAULT_LANGUAGE"}, flag: "default-language", def: "en-US",
+			doc: "language code for contacts without a *_lang attribute",
+			ptr: func(c *Config) any { return &c.Defaults.Language }},
+		{path: "defaults.queue_arn", env: []string{"VMX_DEFAULT_QUEUE_ARN"}, flag: "default-queue-arn", empty: "none",
+			doc: "queue ARN for contacts without a *_queue_arn attribute",
+			ptr: func(c *Config) any { return &c.Defaults.QueueARN }},
+		{path: "retention.days", env: []string{"VMX_RETENTION_DAYS"}, flag: "retention-days", def: "0 (keep forever)",
+			doc: "days a voicemail and its recording are kept (Voicemail Express: RecordingsExpireInXDays)",
+			ptr: func(c *Config) any { return &c.Retention.Days }},
+		{path: "retention.interval", env: []string{"VMX_RETENTION_INTERVAL"}, flag: "retention-interval", def: "1h",
+			doc: "how often expired voicemails are removed",
+			ptr: func(c *Config) any { return &c.Retention.Interval }},
+		{path: "kinesis.enabled", env: []string{"VMX_KINESIS_ENABLED"}, flag: "kinesis-enabled", def: "true when kinesis.stream is set",
+			doc: "read contact records from the Kinesis data stream",
+			ptr: func(c *Config) any { return &c.Kinesis.Enabled }},
+		{path: "kinesis.stream", env: []string{"VMX_KINESIS_STREAM"}, flag: "kinesis-stream", empty: "none",
+			doc: "name or ARN of the Kinesis data stream Amazon Connect writes contact records to",
+			ptr: func(c *Config) any { return &c.Kinesis.Stream }},
+		{path: "kinesis.endpoint", env: []string{"VMX_KINESIS_ENDPOINT"}, flag: "kinesis-endpoint", empty: "AWS",
+			doc: "Kinesis endpoint, e.g. a local emulator",
+			ptr: func(c *Config) any { return &c.Kinesis.Endpoint }},
+		{path: "kinesis.initial_position", env: []string{"VMX_KINESIS_INITIAL_POSITION"}, flag: "kinesis-initial-position", def: "latest",
+			doc: "where a shard without a checkpoint is first read: latest (records written from then on; what Voicemail Express already handled is not delivered again) or trim_horizon (the oldest record the stream holds)",
+			ptr: func(c *Config) any { return &c.Kinesis.InitialPosition }},
+		{path: "jobs.workers", env: []string{"VMX_JOBS_WORKERS"}, flag: "jobs-workers", def: "number of CPUs",
+			doc: "pipeline jobs worked at once",
+			ptr: func(c *Config) any { return &c.Jobs.Workers }},
+		{path: "jobs.max_attempts", env: []string{"VMX_JOBS_MAX_ATTEMPTS"}, flag: "jobs-max-attempts", def: "10",
+			doc: "attempts of a pipeline step before the voicemail is marked failed",
+			ptr: func(c *Config) any { return &c.Jobs.MaxAttempts }},
+		{path: "ivr.recording_wait", env: []string{"VMX_IVR_RECORDING_WAIT"}, flag: "ivr-recording-wait", def: "10m",
+			doc: "how long to wait for an IVR recording to appear in S3",
+			ptr: func(c *Config) any { return &c.IVR.RecordingWait }},
+		{path: "links.presign_ttl", env: []string{"VMX_LINKS_PRESIGN_TTL"}, flag: "links-presign-ttl", def: "5m",
+			doc: "lifetime of the presigned S3 URL a media link redirects to; at most 7d",
+			ptr: func(c *Config) any { return &c.Links.PresignTTL }},
+		{path: "links.lifetime", env: []string{"VMX_LINKS_LIFETIME"}, flag: "links-lifetime", def: "0 (as long as the recording is kept)",
+			doc: "how long a media link works after it is issued",
+			ptr: func(c *Config) any { return &c.Links.Lifetime }},
+	}
+}
+
+// fieldMap indexes fs by path.
+func fieldMap(fs []field) map[string]*field {
+	m := make(map[string]*field, len(fs))
+	for i := range fs {
+		m[fs[i].path] = &fs[i]
+	}
+	return m
+}
+
+// sections returns the top-level keys that hold nested keys ("webhook")
+// with their children, in table order.
+func sections(fs []field) map[string][]string {
+	m := map[string][]string{}
+	for _, f := range fs {
+		if sec, key, ok := strings.Cut(f.path, "."); ok {
+			m[sec] = append(m[sec], key)
+		}
+	}
+	return m
+}
+
+// isList reports whether f holds a list.
+func (f *field) isList() bool {
+	_, ok := f.ptr(&Config{}).(*[]string)
+	return ok
+}
+
+// isBool reports whether f holds a boolean.
+func (f *field) isBool() bool {
+	_, ok := f.ptr(&Config{}).(*bool)
+	return ok
+}
+
+// set parses s into f's place in c. The error states the rule broken.
+func (f *field) set(c *Config, s string) error {
+	switch p := f.ptr(c).(type) {
+	case *string:
+		*p = s
+	case *int:
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			if errors.Is(err, strconv.ErrRange) {
+				return errors.New("number out of range")
+			}
+			return errors.New("must be a whole number")
+		}
+		*p = n
+	case *bool:
+		b, ok := parseBool(s)
+		if !ok {
+			return errors.New("must be true or false (or yes/no, on/off, 1/0)")
+		}
+		*p = b
+	case *time.Duration:
+		d, err := ParseDuration(s)
+		if err != nil {
+			return errors.New("must be a duration like 90s, 10m, 1h30m or 7d")
+		}
+		*p = d
+	case *[]string:
+		*p = splitList(s)
+	}
+	return nil
+}
+
+// setList stores a YAML sequence.
+func (f *field) setList(c *Config, items []string) {
+	if p, ok := f.ptr(c).(*[]string); ok {
+		*p = items
+	}
+}
+
+// format returns f's value in c as a string that set reads back.
+func (f *field) format(c *Config) string {
+	switch p := f.ptr(c).(type) {
+	case *string:
+		return *p
+	case *int:
+		return strconv.Itoa(*p)
+	case *bool:
+		return strconv.FormatBool(*p)
+	case *time.Duration:
+		return FormatDuration(*p)
+	case *[]string:
+		return strings.Join(*p, ",")
+	}
+	return ""
+}
+
+// display returns f's value in c fit to print: secrets hidden, passwords
+// and tokens in URLs redacted.
+func (f *field) display(c *Config) string {
+	return f.redact(f.format(c))
+}
+
+// redact hides what must not be printed of a value s of f.
+func (f *field) redact(s string) string {
+	switch {
+	case f.secret && s == "":
+		return ""
+	case f.secret:
+		return fmt.Sprintf("(secret, %d characters)", len(s))
+	case strings.Contains(s, "://"):
+		return redactURL(s)
+	}
+	return s
+}
+
+// parseBool accepts what strconv.ParseBool does plus yes/no and on/off,
+// the spelling of Voicemail Express's CloudFormation parameters.
+func parseBool(s string) (bool, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "yes", "on":
+		return true, true
+	case "no", "off":
+		return false, true
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(s))
+	return b, err == nil
+}
+
+// splitList splits a comma-separated list, trimming spaces and dropping
+// empty items.
+func splitList(s string) []string {
+	var out []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}

@@ -1,0 +1,459 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Database is the parsed db setting.
+type Database struct {
+	// Driver is "sqlite" or "postgres".
+	Driver string
+	// DSN is, for sqlite, the file path with any ?query kept (":memory:"
+	// for an in-memory database), and for postgres the URL as given.
+	DSN string
+}
+
+// ParseDB parses a db setting: sqlite://PATH (relative, or sqlite:///abs)
+// or postgres://… (postgresql:// also works).
+func ParseDB(s string) (Database, error) {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		if s == "" {
+			return Database{}, errors.New("must not be empty")
+		}
+		return Database{}, errors.New("must be a URL: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB")
+	}
+	switch strings.ToLower(scheme) {
+	case "sqlite", "sqlite3":
+		path, _, _ := strings.Cut(rest, "?")
+		if path == "" {
+			return Database{}, errors.New("sqlite URL needs a file path, like sqlite://vmx-data/vmx.db")
+		}
+		return Database{Driver: "sqlite", DSN: rest}, nil
+	case "postgres", "postgresql":
+		u, err := url.Parse(s)
+		if err != nil {
+			return Database{}, fmt.Errorf("invalid postgres URL: %v", stripURLError(err))
+		}
+		if u.Host == "" && u.Query().Get("host") == "" {
+			return Database{}, errors.New("postgres URL needs a host, like postgres://vmx:PASSWORD@localhost/vmx")
+		}
+		return Database{Driver: "postgres", DSN: s}, nil
+	}
+	return Database{}, fmt.Errorf("unsupported scheme %q (want sqlite or postgres)", scheme)
+}
+
+// Database returns the parsed db setting; it is the zero Database when db
+// is invalid, which Check reports.
+func (c *Config) Database() Database {
+	d, _ := ParseDB(c.DB)
+	return d
+}
+
+// stripURLError drops the quoted URL from a url.Error so that a password in
+// it is not printed.
+func stripURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// Modes a contact or default_mode may name today, and those of Voicemail
+// Express vmx will support later.
+func availableModes() []string { return []string{"webhook"} }
+func plannedModes() []string {
+	return []string{"task", "guided_task", "email", "salesforce"}
+}
+
+// checker collects the problems of a Config's current values.
+type checker struct {
+	c      *Config
+	byPath map[string]*field
+	out    Problems
+}
+
+// bad reports that the value at path breaks a rule.
+func (k *checker) bad(path, msg, hint string) {
+	k.report(path, msg, hint, false)
+}
+
+// warn reports a value that works but is probably not what was meant.
+func (k *checker) warn(path, msg, hint string) {
+	k.report(path, msg, hint, true)
+}
+
+func (k *checker) report(path, msg, hint string, warning bool) {
+	f := k.byPath[path]
+	p := Problem{Path: path, Source: k.c.Source(path), Message: msg, Hint: hint, Warning: warning}
+	if f != nil {
+		p.Value = f.display(k.c)
+		if f.secret {
+			p.Value = ""
+		}
+	}
+	k.out = append(k.out, p)
+}
+
+// howToSet names the ways to set the setting at path.
+func (k *checker) howToSet(path string) string {
+	f := k.byPath[path]
+	ways := []string{path + " in the configuration file"}
+	if f != nil {
+		ways = append(ways, f.env[0])
+		if f.flag != "" {
+			ways = append(ways, "--"+f.flag)
+		}
+	}
+	return strings.Join(ways, ", ")
+}
+
+// validate checks every rule against c's current values.
+func validate(c *Config) Problems {
+	k := &checker{c: c, byPath: fieldMap(fields())}
+
+	if c.DataDir == "" {
+		k.bad("data_dir", "must not be empty", "set a directory vmx may write to, e.g. ./vmx-data")
+	}
+	listenOK := true
+	if err := checkHostPort(c.Listen); err != nil {
+		listenOK = false
+		k.bad("listen", err.Error(), "write host:port, e.g. 127.0.0.1:8080, or :8080 for every interface")
+	}
+	switch {
+	case c.PublicURL == "" && c.Source("public_url").Kind == SourceDefault:
+		if listenOK {
+			k.bad("public_url", "cannot be derived from listen", "set public_url to the URL recipients reach vmx at")
+		}
+	case c.PublicURL == "":
+		k.bad("public_url", "must not be empty", "set it to the URL recipients reach vmx at, or unset it to derive it from listen")
+	default:
+		if err := checkHTTPURL(c.PublicURL); err != nil {
+			k.bad("public_url", err.Error(), "e.g. https://vmx.example.com")
+		} else if u, _ := url.Parse(c.PublicURL); u.RawQuery != "" || u.Fragment != "" {
+			k.bad("public_url", "must not have a query or fragment", "give the base URL only, e.g. https://vmx.example.com/vmx")
+		}
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.LogLevel)) {
+		k.bad("log_level", "must be one of debug, info, warn, error", "")
+	}
+	if _, err := ParseDB(c.DB); err != nil {
+		k.bad("db", err.Error(), "e.g. sqlite://vmx-data/vmx.db or postgres://vmx:PASSWORD@localhost:5432/vmx")
+	}
+
+	switch c.APIAuth {
+	case "key":
+		switch {
+		case c.APIKey == "":
+			k.bad("api_key", "required when api_auth is \"key\"",
+				"set VMX_API_KEY to a random string of at least 16 characters (e.g. the output of openssl rand -hex 32), "+
+					"or set api_auth: none to serve the API without authentication")
+		default:
+			k.checkSecret("api_key", c.APIKey, 16)
+		}
+	case "none":
+		if c.APIKey != "" {
+			k.bad("api_key", "is set but api_auth is \"none\", so it would be ignored",
+				"unset api_key, or set api_auth: key to require it")
+		}
+	default:
+		k.bad("api_auth", "must be key or none", "")
+	}
+	if c.LinkSecret != "" {
+		if s := c.Source("link_secret"); s.Kind == SourceStored && len(c.LinkSecret) < 32 {
+			k.bad("link_secret", fmt.Sprintf("the stored secret has %d characters, fewer than 32", len(c.LinkSecret)),
+				"delete "+s.Name+" to have vmx generate a new one (media links already sent stop working)")
+		} else {
+			k.checkSecret("link_secret", c.LinkSecret, 32)
+		}
+	}
+
+	modes := k.checkModes(c.DefaultMode)
+	k.checkPrefixes(c.AttributePrefixes)
+	switch c.Transcriber {
+	case "none":
+	case "pocketsphinx", "sherpa", "aws":
+		k.bad("transcriber", fmt.Sprintf("%q is not available in this version (available: none)", c.Transcriber), "set transcriber: none")
+	default:
+		k.bad("transcriber", "must be none", "pocketsphinx, sherpa and aws will follow")
+	}
+
+	if c.AWS.Region != "" && !validRegion(c.AWS.Region) {
+		k.bad("aws.region", "must be an AWS region like us-east-1", "")
+	}
+	k.checkEndpoint("kvs.endpoint", c.KVS.Endpoint)
+	k.checkEndpoint("s3.endpoint", c.S3.Endpoint)
+	k.checkEndpoint("kinesis.endpoint", c.Kinesis.Endpoint)
+
+	if c.S3.Bucket != "" {
+		if err := checkBucket(c.S3.Bucket); err != nil {
+			k.bad("s3.bucket", err.Error(), "")
+		}
+	} else {
+		for _, p := range []string{"s3.prefix", "s3.endpoint", "s3.path_style"} {
+			if c.Source(p).Kind != SourceDefault {
+				k.warn(p, "has no effect while s3.bucket is empty (recordings are stored under data_dir)",
+					"set s3.bucket ("+k.howToSet("s3.bucket")+") to store recordings in S3")
+			}
+		}
+	}
+	if strings.HasPrefix(c.S3.Prefix, "/") {
+		k.bad("s3.prefix", "must not begin with /", "write it like vmx/")
+	}
+
+	switch {
+	case c.Webhook.URL == "" && slices.Contains(modes, "webhook"):
+		k.bad("webhook.url", fmt.Sprintf("required because default_mode is %q", c.DefaultMode),
+			"set "+k.howToSet("webhook.url")+" to the endpoint that receives voicemails")
+	case c.Webhook.URL != "":
+		if err := checkHTTPURL(c.Webhook.URL); err != nil {
+			k.bad("webhook.url", err.Error(), "e.g. https://example.com/hooks/voicemail")
+		}
+		if c.Webhook.Secret == "" {
+			k.bad("webhook.secret", "required when webhook.url is set",
+				"set VMX_WEBHOOK_SECRET to a random string of at least 16 characters; the receiver uses it to check each request's signature")
+		}
+	}
+	if c.Webhook.Secret != "" {
+		k.checkSecret("webhook.secret", c.Webhook.Secret, 16)
+	}
+	if c.Webhook.Timeout <= 0 {
+		k.bad("webhook.timeout", "must be > 0", "e.g. 10s")
+	}
+
+	if !validLanguage(c.Defaults.Language) {
+		k.bad("defaults.language", "must be a language code like en-US", "use an Amazon Transcribe language code")
+	}
+	if c.Defaults.QueueARN != "" && !validQueueARN(c.Defaults.QueueARN) {
+		k.bad("defaults.queue_arn", "must be an Amazon Connect queue ARN",
+			"like arn:aws:connect:us-east-1:123456789012:instance/INSTANCE-ID/queue/QUEUE-ID")
+	}
+
+	switch {
+	case c.Retention.Days < 0:
+		k.bad("retention.days", "must be >= 0", "0 keeps voicemails forever")
+	case c.Retention.Days > 36500:
+		k.bad("retention.days", "must be at most 36500", "0 keeps voicemails forever")
+	}
+	if c.Retention.Interval < time.Minute {
+		k.bad("retention.interval", "must be at least 1m", "e.g. 1h")
+	}
+
+	if c.Kinesis.Enabled && c.Kinesis.Stream == "" {
+		k.bad("kinesis.stream", "required when kinesis.enabled is true",
+			"set "+k.howToSet("kinesis.stream")+" to the stream's name or ARN, or set kinesis.enabled: false")
+	}
+	if c.Kinesis.Stream != "" && !validStream(c.Kinesis.Stream) {
+		k.bad("kinesis.stream", "must be a Kinesis stream name or ARN",
+			"like ctr-stream or arn:aws:kinesis:us-east-1:123456789012:stream/ctr-stream")
+	}
+	if !strings.EqualFold(c.Kinesis.InitialPosition, "latest") && !strings.EqualFold(c.Kinesis.InitialPosition, "trim_horizon") {
+		k.bad("kinesis.initial_position", "must be latest or trim_horizon", "")
+	}
+
+	if c.Jobs.Workers < 1 {
+		k.bad("jobs.workers", "must be >= 1", "")
+	}
+	if c.Jobs.MaxAttempts < 1 {
+		k.bad("jobs.max_attempts", "must be >= 1", "")
+	}
+	if c.IVR.RecordingWait <= 0 {
+		k.bad("ivr.recording_wait", "must be > 0", "e.g. 10m")
+	}
+	if c.Links.PresignTTL < time.Second || c.Links.PresignTTL > 7*day {
+		k.bad("links.presign_ttl", "must be between 1s and 7d (the longest S3 allows)", "e.g. 5m")
+	}
+	if c.Links.Lifetime < 0 {
+		k.bad("links.lifetime", "must be >= 0", "0 lets links work as long as the recording is kept")
+	}
+	return k.out
+}
+
+// checkSecret checks a secret's length and stray whitespace.
+func (k *checker) checkSecret(path, s string, minLen int) {
+	if strings.TrimSpace(s) != s {
+		k.bad(path, "must not begin or end with whitespace", "check for a trailing newline where it was set")
+	}
+	if len(s) < minLen {
+		k.bad(path, fmt.Sprintf("must be at least %d characters (has %d)", minLen, len(s)), "use a random string, e.g. from openssl rand -hex 32")
+	}
+}
+
+// checkModes checks a comma-separated list of delivery modes and returns
+// its modes.
+func (k *checker) checkModes(s string) []string {
+	modes := splitList(s)
+	if len(modes) == 0 {
+		k.bad("default_mode", "must name a delivery mode", "available: "+strings.Join(availableModes(), ", "))
+	}
+	vmx := map[string]string{
+		"AmazonConnectGuidedTask":  "guided_task",
+		"AmazonConnectTask":        "task",
+		"AmazonSimpleEmailService": "email",
+	}
+	for _, m := range modes {
+		switch {
+		case slices.Contains(availableModes(), m):
+		case slices.Contains(plannedModes(), m):
+			k.bad("default_mode", fmt.Sprintf("mode %q is not available in this version (available: %s)", m, strings.Join(availableModes(), ", ")), "")
+		case vmx[m] != "":
+			k.bad("default_mode", fmt.Sprintf("unknown mode %q", m),
+				fmt.Sprintf("%s is Voicemail Express's CloudFormation name; vmx calls it %s", m, vmx[m]))
+		default:
+			k.bad("default_mode", fmt.Sprintf("unknown mode %q", m), "available: "+strings.Join(availableModes(), ", "))
+		}
+	}
+	return modes
+}
+
+func (k *checker) checkPrefixes(ps []string) {
+	if len(ps) == 0 {
+		k.bad("attribute_prefixes", "must list at least one prefix", "e.g. vmx3_,vmx_,vm_")
+		return
+	}
+	for i, p := range ps {
+		if p == "" || strings.IndexFunc(p, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
+		}) >= 0 {
+			k.bad("attribute_prefixes", fmt.Sprintf("prefix %q may only contain letters, digits, _ and -", p), "")
+		}
+		if slices.Contains(ps[:i], p) {
+			k.bad("attribute_prefixes", fmt.Sprintf("prefix %q is listed twice", p), "")
+		}
+	}
+}
+
+func (k *checker) checkEndpoint(path, s string) {
+	if s == "" {
+		return
+	}
+	if err := checkHTTPURL(s); err != nil {
+		k.bad(path, err.Error(), "e.g. http://127.0.0.1:4566, or leave it empty for AWS")
+	}
+}
+
+func checkHostPort(s string) error {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("must be host:port")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return errors.New("port must be a number from 0 to 65535")
+	}
+	return nil
+}
+
+func checkHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
+		return errors.New("must be an http or https URL")
+	}
+	if _, port, err := net.SplitHostPort(u.Host); err == nil {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return errors.New("must be an http or https URL with a valid port")
+		}
+	}
+	return nil
+}
+
+// checkBucket applies S3's bucket naming rules.
+func checkBucket(s string) error {
+	if len(s) < 3 || len(s) > 63 {
+		return errors.New("must be 3 to 63 characters")
+	}
+	for i, r := range s {
+		alnum := r >= 'a' && r <= 'z' || r >= '0' && r <= '9'
+		if !alnum && r != '.' && r != '-' {
+			return errors.New("may only contain lowercase letters, digits, . and -")
+		}
+		if !alnum && (i == 0 || i == len(s)-1) {
+			return errors.New("must begin and end with a letter or digit")
+		}
+	}
+	return nil
+}
+
+// validRegion accepts region names like us-east-1 or us-gov-west-1.
+func validRegion(s string) bool {
+	parts := strings.Split(s, "-")
+	if len(parts) < 3 || !lowerAlpha(parts[0]) || !digits(parts[len(parts)-1]) {
+		return false
+	}
+	for _, p := range parts[1 : len(parts)-1] {
+		if !lowerAlpha(p) {
+			return false
+		}
+	}
+	return true
+}
+
+// validLanguage accepts codes like en-US, es-419 or zh-Hans-CN.
+func validLanguage(s string) bool {
+	parts := strings.Split(s, "-")
+	if len(parts[0]) < 2 || len(parts[0]) > 3 || !lowerAlpha(parts[0]) {
+		return false
+	}
+	for _, p := range parts[1:] {
+		if len(p) < 2 || len(p) > 8 || strings.IndexFunc(p, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+		}) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validARN splits arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE.
+func validARN(s, service string) (resource string, ok bool) {
+	parts := strings.SplitN(s, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != service ||
+		!validRegion(parts[3]) || len(parts[4]) != 12 || !digits(parts[4]) {
+		return "", false
+	}
+	return parts[5], true
+}
+
+// validQueueARN accepts arn:…:connect:…:instance/ID/queue/ID, including
+// an agent's queue (…/queue/agent/ID).
+func validQueueARN(s string) bool {
+	res, ok := validARN(s, "connect")
+	if !ok {
+		return false
+	}
+	inst, queue, ok := strings.Cut(strings.TrimPrefix(res, "instance/"), "/queue/")
+	return ok && strings.HasPrefix(res, "instance/") && inst != "" && queue != "" && !strings.Contains(inst, "/")
+}
+
+func validStream(s string) bool {
+	if strings.HasPrefix(s, "arn:") {
+		res, ok := validARN(s, "kinesis")
+		name, found := strings.CutPrefix(res, "stream/")
+		return ok && found && validStreamName(name)
+	}
+	return validStreamName(s)
+}
+
+func validStreamName(s string) bool {
+	if len(s) < 1 || len(s) > 128 {
+		return false
+	}
+	return strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-')
+	}) < 0
+}
+
+func lowerAlpha(s string) bool {
+	return s != "" && strings.IndexFunc(s, func(r rune) bool { return r < 'a' || r > 'z' }) < 0
+}
+
+func digits(s string) bool {
+	return s != "" && strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }) < 0
+}

@@ -1,0 +1,92 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"time"
+
+	"github.com/vmx-dev/vmx/internal/blob"
+	"github.com/vmx-dev/vmx/internal/ivr"
+	"github.com/vmx-dev/vmx/internal/retry"
+	"github.com/vmx-dev/vmx/internal/voicemail"
+	"github.com/vmx-dev/vmx/internal/wav"
+)
+
+// IVRAudio fetches a voicemail from Connect's IVR recording in S3 (the
+// Voicemail Express 2025 path): the recording cut at the voicemail's start.
+type IVRAudio struct {
+	// Open returns the store of a recordings bucket.
+	Open func(bucket string) (ivr.Source, error)
+	// Wait is how long after the call a recording may take to appear.
+	// Default 10 minutes.
+	Wait time.Duration
+	// Attempt bounds one wait inside a job; the job is retried after it.
+	// Default 30 s.
+	Attempt time.Duration
+	Now     func() time.Time
+}
+
+// FetchAudio writes the cut recording to w.
+func (a *IVRAudio) FetchAudio(ctx context.Context, req *voicemail.Request, w io.Writer) (Audio, error) {
+	src := req.Audio
+	if src.Kind != voicemail.AudioS3 {
+		return Audio{}, retry.Permanent(fmt.Errorf("ivr audio: source is %q", src.Kind))
+	}
+	store, err := a.Open(src.Bucket)
+	if err != nil {
+		return Audio{}, fmt.Errorf("ivr audio: bucket %s: %w", src.Bucket, err)
+	}
+	wait, attempt, now := a.Wait, a.Attempt, a.Now
+	if wait <= 0 {
+		wait = 10 * time.Minute
+	}
+	if attempt <= 0 {
+		attempt = 30 * time.Second
+	}
+	if now == nil {
+		now = time.Now
+	}
+	cut := ivr.Cutter{Source: store}
+	ireq := ivr.Request{Key: src.Key, RecordingStart: src.RecordingStart, VoicemailStart: src.VoicemailStart}
+	h := &pcmHash{w: w, skip: wav.HeaderSize, h: sha256.New()}
+	var res ivr.Result
+	left := req.CallTime.Add(wait).Sub(now())
+	if left <= 0 {
+		res, err = cut.Cut(ctx, ireq, h)
+		if errors.Is(err, blob.ErrNotFound) {
+			err = retry.Permanent(fmt.Errorf("recording s3://%s/%s did not appear within %s of the call: %w", src.Bucket, src.Key, wait, err))
+		}
+	} else {
+		actx, cancel := context.WithTimeout(ctx, min(left, attempt))
+		res, err = cut.CutWhenReady(actx, ireq, h)
+		cancel()
+	}
+	if err != nil {
+		return Audio{}, fmt.Errorf("ivr audio: %w", err)
+	}
+	return Audio{DurationMS: res.Duration.Milliseconds(), SHA256: hex.EncodeToString(h.h.Sum(nil))}, nil
+}
+
+// pcmHash hashes what is written after the WAV header.
+type pcmHash struct {
+	w    io.Writer
+	skip int
+	h    hash.Hash
+}
+
+func (p *pcmHash) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	data := b[:n]
+	if p.skip > 0 {
+		k := min(p.skip, len(data))
+		p.skip -= k
+		data = data[k:]
+	}
+	p.h.Write(data)
+	return n, err
+}
