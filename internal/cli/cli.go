@@ -48,6 +48,10 @@ func commands() []Command {
 		kvsSimCommand(),
 		synthCommand(),
 		benchCommand(),
+		serveCommand(),
+		configCommand(),
+		ctrCommand(),
+		voicemailCommand(),
 		{Name: "version", Short: "print the version", Run: runVersion},
 	}
 }

@@ -138,8 +138,9 @@ func (k Kinesis) Position() string {
 
 // Jobs configures the durable job runner.
 type Jobs struct {
-	Workers     int // jobs worked at once
-	MaxAttempts int // attempts before a job is given up
+	Workers     int           // jobs worked at once
+	MaxAttempts int           // attempts before a job is given up
+	RescueAfter time.Duration // a running job older than this is taken for dead
 }
 
 // IVR configures voicemails recorded by the IVR (Voicemail Express 2025
@@ -187,7 +188,7 @@ func Default() *Config {
 		Defaults:          Defaults{Language: "en-US"},
 		Retention:         Retention{Interval: time.Hour},
 		Kinesis:           Kinesis{InitialPosition: "latest"},
-		Jobs:              Jobs{Workers: runtime.NumCPU(), MaxAttempts: 10},
+		Jobs:              Jobs{Workers: runtime.NumCPU(), MaxAttempts: 10, RescueAfter: 2 * time.Minute},
 		IVR:               IVR{RecordingWait: 10 * time.Minute},
 		Links:             Links{PresignTTL: 5 * time.Minute},
 		sources:           map[string]Source{},

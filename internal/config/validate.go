@@ -265,6 +265,9 @@ func validate(c *Config) Problems {
 	if c.Jobs.MaxAttempts < 1 {
 		k.bad("jobs.max_attempts", "must be >= 1", "")
 	}
+	if c.Jobs.RescueAfter < time.Second {
+		k.bad("jobs.rescue_after", "must be at least 1s", "e.g. 2m")
+	}
 	if c.IVR.RecordingWait <= 0 {
 		k.bad("ivr.recording_wait", "must be > 0", "e.g. 10m")
 	}

@@ -1,0 +1,309 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/riverqueue/river"
+
+	"github.com/vmx-dev/vmx/internal/blob"
+	"github.com/vmx-dev/vmx/internal/config"
+	"github.com/vmx-dev/vmx/internal/ctr"
+	"github.com/vmx-dev/vmx/internal/ivr"
+	"github.com/vmx-dev/vmx/internal/kvs"
+	"github.com/vmx-dev/vmx/internal/media"
+	"github.com/vmx-dev/vmx/internal/pipeline"
+	"github.com/vmx-dev/vmx/internal/server"
+	"github.com/vmx-dev/vmx/internal/store"
+	"github.com/vmx-dev/vmx/internal/webhook"
+)
+
+const serveUsage = "[--config FILE] [flags]"
+
+func serveCommand() Command {
+	return Command{
+		Name:  "serve",
+		Usage: serveUsage,
+		Short: "run the voicemail pipeline and its HTTP API",
+		Run:   runServe,
+	}
+}
+
+// loadConfig registers the configuration flags on fs, parses args and
+// loads the configuration. check=false returns it even with problems.
+func loadConfig(env *Env, fs *flag.FlagSet, args []string, check bool) (*config.Config, []string, error) {
+	flags := config.RegisterFlags(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := config.Options{File: flags.File(), Getenv: env.Getenv, Flags: flags.Values()}
+	if !check {
+		return config.Resolve(opts), pos, nil
+	}
+	cfg, err := config.Load(opts)
+	var problems config.Problems
+	if errors.As(err, &problems) {
+		fmt.Fprintln(env.Stderr, "configuration problems:")
+		for _, p := range problems.Errors() {
+			fmt.Fprintf(env.Stderr, "  %s\n", strings.ReplaceAll(p.Error(), "\n", "\n  "))
+		}
+		return nil, nil, fmt.Errorf("%d configuration problems (run 'vmx config check')", len(problems.Errors()))
+	}
+	return cfg, pos, err
+}
+
+func runServe(ctx context.Context, env *Env, args []string) (int, error) {
+	fs := newFlagSet(env, "serve", serveUsage)
+	cfg, pos, err := loadConfig(env, fs, args, true)
+	if err != nil {
+		return 1, err
+	}
+	if len(pos) > 0 {
+		return 2, usagef("unexpected argument %q", pos[0])
+	}
+	app, err := openApp(ctx, env, cfg, true)
+	if err != nil {
+		return 1, err
+	}
+	defer app.close()
+	return 0, app.serve(ctx)
+}
+
+// app is vmx assembled from its configuration.
+type app struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	store    *store.Store
+	pipeline *pipeline.Pipeline
+	api      *server.Server
+	registry *prometheus.Registry
+	intake   ctr.Config
+}
+
+// openApp builds vmx from cfg: database, blob store, KVS client, sinks,
+// pipeline and API. work=false builds what CLI tools need without starting
+// workers.
+func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool) (*app, error) {
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: cfg.Level()}))
+	a := &app{cfg: cfg, log: log}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if created, err := cfg.EnsureLinkSecret(); err != nil {
+		return nil, err
+	} else if created {
+		log.Info("generated the media link secret", "path", cfg.LinkSecretPath())
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, func(o *awsconfig.LoadOptions) error {
+		if cfg.AWS.Region != "" {
+			o.Region = cfg.AWS.Region
+		}
+		if o.Region == "" {
+			o.Region = "us-east-1"
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("aws: %w", err)
+	}
+	s3Client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if cfg.S3.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.S3.Endpoint)
+		}
+		o.UsePathStyle = cfg.S3.PathStyle
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	})
+	var blobs interface {
+		pipeline.Blobs
+		media.Blobs
+	}
+	if cfg.S3.Bucket != "" {
+		if blobs, err = blob.NewS3(s3Client, cfg.S3.Bucket, blob.S3Options{}); err != nil {
+			return nil, err
+		}
+	} else if blobs, err = blob.NewLocal(filepath.Join(cfg.DataDir, "blobs")); err != nil {
+		return nil, err
+	}
+	kvsClient, err := kvs.New(awsCfg, kvs.Options{Endpoint: cfg.KVS.Endpoint, Logger: log.With("component", "kvs")})
+	if err != nil {
+		return nil, err
+	}
+	sinks := map[string]pipeline.Sink{}
+	if cfg.Webhook.URL != "" {
+		hook, err := webhook.New(webhook.Config{URL: cfg.Webhook.URL, Secret: cfg.Webhook.Secret, Timeout: cfg.Webhook.Timeout}, nil)
+		if err != nil {
+			return nil, err
+		}
+		sinks["webhook"] = hook
+	}
+	if a.store, err = store.Open(ctx, dbDSN(cfg), store.Options{MaxAttempts: cfg.Jobs.MaxAttempts, Logger: log}); err != nil {
+		return nil, err
+	}
+	signer := media.Signer{Secret: []byte(cfg.LinkSecret), BaseURL: cfg.PublicURL}
+	a.pipeline, err = pipeline.New(pipeline.Deps{
+		Store: a.store,
+		Blobs: blobs,
+		Audio: pipeline.AudioRouter{
+			KVS: &pipeline.KVSAudio{Client: kvsClient},
+			S3: &pipeline.IVRAudio{Wait: cfg.IVR.RecordingWait, Open: func(bucket string) (ivr.Source, error) {
+				return blob.NewS3(s3Client, bucket, blob.S3Options{})
+			}},
+		},
+		Transcriber:  pipeline.NoTranscription{},
+		Sinks:        sinks,
+		DefaultMode:  cfg.DefaultMode,
+		Links:        linker{signer: signer, lifetime: cfg.Links.Lifetime},
+		RetentionAge: time.Duration(cfg.Retention.Days) * 24 * time.Hour,
+		TempDir:      filepath.Join(cfg.DataDir, "tmp"),
+		Logger:       log,
+	})
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	if err := os.MkdirAll(a.pipeline.TempDir, 0o755); err != nil {
+		a.close()
+		return nil, err
+	}
+	a.intake = ctr.Config{Prefixes: cfg.AttributePrefixes, Language: cfg.Defaults.Language, QueueARN: cfg.Defaults.QueueARN, Mode: cfg.DefaultMode}
+	if !work {
+		return a, nil
+	}
+	mediaHandler, err := media.NewHandler(media.Config{
+		Signer:     signer,
+		Contacts:   media.ResolverFunc(a.lookupAudio),
+		Blobs:      blobs,
+		PresignTTL: cfg.Links.PresignTTL,
+		Logger:     log.With("component", "media"),
+	})
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.registry = prometheus.NewRegistry()
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := a.pipeline.Metrics.Register(a.registry); err != nil {
+		a.close()
+		return nil, err
+	}
+	a.registry.MustRegister(queueDepth(a.store))
+	if a.api, err = server.New(server.Config{
+		Pipeline: a.pipeline, Store: a.store, Intake: a.intake, APIKey: cfg.APIKey, NoAuth: cfg.APIAuth == "none",
+		Media: mediaHandler, Registry: a.registry, Logger: log.With("component", "api"),
+	}); err != nil {
+		a.close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func dbDSN(cfg *config.Config) string {
+	d := cfg.Database()
+	if d.Driver == "postgres" {
+		return d.DSN
+	}
+	return "sqlite://" + d.DSN
+}
+
+func (a *app) lookupAudio(ctx context.Context, contactID string) (string, error) {
+	rec, err := a.store.Get(ctx, contactID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && rec.AudioKey == "") {
+		return "", fmt.Errorf("%w: %s", media.ErrUnknownContact, contactID)
+	}
+	if err != nil {
+		return "", err
+	}
+	return rec.AudioKey, nil
+}
+
+// serve runs the API and the workers until ctx ends, then stops them:
+// the HTTP server first, then the workers, letting running steps finish.
+func (a *app) serve(ctx context.Context) error {
+	periodic := []*river.PeriodicJob{}
+	if a.cfg.Retention.Days > 0 {
+		periodic = append(periodic, pipeline.RetentionJob(a.cfg.Retention.Interval))
+	}
+	if err := a.store.Start(ctx, store.WorkOptions{
+		Workers: a.pipeline.Workers(), Concurrency: a.cfg.Jobs.Workers, Periodic: periodic, RescueAfter: a.cfg.Jobs.RescueAfter,
+	}); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{Handler: a.api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	a.log.Info("vmx serving", "listen", ln.Addr().String(), "db", a.store.Dialect(), "public_url", a.cfg.PublicURL)
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	hs.Shutdown(shutdown)
+	a.store.Stop(shutdown)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (a *app) close() {
+	if a.store != nil {
+		a.store.Close()
+	}
+}
+
+// linker signs media links that last as long as the recording, or
+// lifetime when set.
+type linker struct {
+	signer   media.Signer
+	lifetime time.Duration
+}
+
+func (l linker) URL(contactID string) string {
+	// Without a lifetime, retention, not the link, decides how long a
+	// recording can be played.
+	exp := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	if l.lifetime > 0 {
+		exp = time.Now().Add(l.lifetime)
+	}
+	u, err := l.signer.URL(contactID, exp)
+	if err != nil {
+		return ""
+	}
+	return u
+}
+
+// queueDepth reports the jobs not yet finished.
+func queueDepth(s *store.Store) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vmx_queue_depth", Help: "Pipeline jobs waiting, scheduled, retrying or running.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := s.QueueDepth(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
+}
