@@ -180,6 +180,9 @@ func (s *Store) Start(ctx context.Context, opts WorkOptions) error {
 	if opts.RescueAfter > 0 {
 		cfg.RescueStuckJobsAfter = opts.RescueAfter
 	}
+	// A step is cancelled before the rescuer would take it for dead, so
+	// a slow step never runs twice at once.
+	cfg.JobTimeout = cfg.RescueStuckJobsAfter * 9 / 10
 	cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.Concurrency}}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 50 * time.Millisecond
