@@ -19,10 +19,10 @@ all: build
 build:
 	$(GO) build -o $(VMX) ./cmd/vmx
 
-# The whole test suite, fuzz seed corpora included.
+# The whole test suite, fuzz seed corpora included, on SQLite and on a
+# throwaway PostgreSQL server.
 test:
-	$(GO) vet ./...
-	$(GO) test -race -count=1 ./...
+	GO=$(GO) ./scripts/test.sh
 
 $(STATICCHECK):
 	GOBIN=$(abspath $(BIN)) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.7.0
