@@ -22,8 +22,10 @@ import (
 
 	"github.com/vmx-dev/vmx/internal/blob"
 	"github.com/vmx-dev/vmx/internal/ctr"
+	"github.com/vmx-dev/vmx/internal/ivr"
 	"github.com/vmx-dev/vmx/internal/kvs"
 	"github.com/vmx-dev/vmx/internal/kvssim"
+	"github.com/vmx-dev/vmx/internal/media"
 	"github.com/vmx-dev/vmx/internal/pipeline"
 	"github.com/vmx-dev/vmx/internal/server"
 	"github.com/vmx-dev/vmx/internal/store"
@@ -64,25 +66,54 @@ func (rc *receiver) count(id string) int {
 }
 
 type fixture struct {
-	api      *httptest.Server
-	sim      *kvssim.Server
-	simURL   string
-	blobs    *blob.Local
+	api    *httptest.Server
+	sim    *kvssim.Server
+	simURL string
+	blobs  interface {
+		pipeline.Blobs
+		media.Blobs
+	}
 	store    *store.Store
 	hook     *receiver
+	links    *signedLinks
 	callPCM  map[string][]byte    // caller PCM per contact
 	streamOf map[string]string    // stream ARN per contact
 	frags    map[string][2]string // first and last fragment number per contact
 }
 
-type links struct{}
+// signedLinks signs media links for the fixture's API server, whose URL is
+// known only once it runs.
+type signedLinks struct {
+	signer media.Signer
+}
 
-func (links) URL(id string) string { return "http://vmx.test/v1/media/" + id }
+func (l *signedLinks) URL(id string) string {
+	u, err := l.signer.URL(id, time.Now().Add(24*time.Hour))
+	if err != nil {
+		panic(err)
+	}
+	return u
+}
+
+// stores are the blob stores a fixture runs on: local files unless a test
+// brings S3.
+type stores struct {
+	blobs interface {
+		pipeline.Blobs
+		media.Blobs
+	}
+	ivr func(bucket string) (ivr.Source, error)
+}
 
 func newFixture(t *testing.T, contacts ...string) *fixture {
 	t.Helper()
+	return newFixtureOn(t, stores{}, contacts...)
+}
+
+func newFixtureOn(t *testing.T, st stores, contacts ...string) *fixture {
+	t.Helper()
 	ctx := context.Background()
-	f := &fixture{hook: &receiver{bodies: map[string][]webhook.Body{}}, callPCM: map[string][]byte{}, streamOf: map[string]string{}, frags: map[string][2]string{}}
+	f := &fixture{links: &signedLinks{signer: media.Signer{Secret: []byte("0123456789abcdef0123456789abcdef")}}, hook: &receiver{bodies: map[string][]webhook.Body{}}, callPCM: map[string][]byte{}, streamOf: map[string]string{}, frags: map[string][2]string{}}
 	f.sim = kvssim.New(kvssim.Options{})
 	simSrv := httptest.NewServer(f.sim)
 	t.Cleanup(simSrv.Close)
@@ -121,23 +152,39 @@ func newFixture(t *testing.T, contacts ...string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.blobs, err = blob.NewLocal(t.TempDir()); err != nil {
-		t.Fatal(err)
+	if st.blobs == nil {
+		local, err := blob.NewLocal(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.blobs = local
 	}
+	f.blobs = st.blobs
 	if f.store, err = store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "vmx.db"), store.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	p, err := pipeline.New(pipeline.Deps{
-		Store: f.store, Blobs: f.blobs, Audio: pipeline.AudioRouter{KVS: &pipeline.KVSAudio{Client: client}},
+		Store: f.store, Blobs: f.blobs,
+		Audio:       pipeline.AudioRouter{KVS: &pipeline.KVSAudio{Client: client}, S3: &pipeline.IVRAudio{Open: st.ivr, Wait: time.Hour}},
 		Transcriber: pipeline.NoTranscription{}, Sinks: map[string]pipeline.Sink{"webhook": sink},
-		DefaultMode: "webhook", Links: links{}, TempDir: t.TempDir(),
+		DefaultMode: "webhook", Links: f.links, TempDir: t.TempDir(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
 	p.Metrics.Register(reg)
-	srv, err := server.New(server.Config{Pipeline: p, Store: f.store, Intake: ctr.DefaultConfig(), APIKey: apiKey, Registry: reg})
+	mh, err := media.NewHandler(media.Config{Signer: f.links.signer, Blobs: f.blobs, Contacts: media.ResolverFunc(func(ctx context.Context, id string) (string, error) {
+		rec, err := f.store.Get(ctx, id)
+		if err != nil {
+			return "", fmt.Errorf("%w: %v", media.ErrUnknownContact, err)
+		}
+		return rec.AudioKey, nil
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Pipeline: p, Store: f.store, Intake: ctr.DefaultConfig(), APIKey: apiKey, Registry: reg, Media: mh})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +192,7 @@ func newFixture(t *testing.T, contacts ...string) *fixture {
 		t.Fatal(err)
 	}
 	f.api = httptest.NewServer(srv)
+	f.links.signer.BaseURL = f.api.URL
 	t.Cleanup(func() {
 		f.api.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
