@@ -40,9 +40,10 @@ const apiKey = "test-api-key"
 // receiver is a webhook endpoint that verifies signatures and counts
 // deliveries by contact.
 type receiver struct {
-	mu     sync.Mutex
-	bodies map[string][]webhook.Body
-	bad    int
+	mu      sync.Mutex
+	bodies  map[string][]webhook.Body
+	arrived map[string]time.Time // first delivery per contact
+	bad     int
 }
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -57,6 +58,9 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var b webhook.Body
 	json.Unmarshal(body, &b)
 	rc.bodies[b.ContactID] = append(rc.bodies[b.ContactID], b)
+	if _, ok := rc.arrived[b.ContactID]; !ok {
+		rc.arrived[b.ContactID] = time.Now()
+	}
 }
 
 func (rc *receiver) count(id string) int {
@@ -105,15 +109,15 @@ type stores struct {
 	ivr func(bucket string) (ivr.Source, error)
 }
 
-func newFixture(t *testing.T, contacts ...string) *fixture {
+func newFixture(t testing.TB, contacts ...string) *fixture {
 	t.Helper()
 	return newFixtureOn(t, stores{}, contacts...)
 }
 
-func newFixtureOn(t *testing.T, st stores, contacts ...string) *fixture {
+func newFixtureOn(t testing.TB, st stores, contacts ...string) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	f := &fixture{links: &signedLinks{signer: media.Signer{Secret: []byte("0123456789abcdef0123456789abcdef")}}, hook: &receiver{bodies: map[string][]webhook.Body{}}, callPCM: map[string][]byte{}, streamOf: map[string]string{}, frags: map[string][2]string{}}
+	f := &fixture{links: &signedLinks{signer: media.Signer{Secret: []byte("0123456789abcdef0123456789abcdef")}}, hook: &receiver{bodies: map[string][]webhook.Body{}, arrived: map[string]time.Time{}}, callPCM: map[string][]byte{}, streamOf: map[string]string{}, frags: map[string][2]string{}}
 	f.sim = kvssim.New(kvssim.Options{})
 	simSrv := httptest.NewServer(f.sim)
 	t.Cleanup(simSrv.Close)
@@ -237,7 +241,7 @@ func kinesisEvent(records ...map[string]any) []byte {
 	return b
 }
 
-func (f *fixture) post(t *testing.T, path string, body []byte) (int, []byte) {
+func (f *fixture) post(t testing.TB, path string, body []byte) (int, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, f.api.URL+path, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+apiKey)
@@ -250,7 +254,7 @@ func (f *fixture) post(t *testing.T, path string, body []byte) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-func (f *fixture) getJSON(t *testing.T, path string, v any) int {
+func (f *fixture) getJSON(t testing.TB, path string, v any) int {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, f.api.URL+path, nil)
 	req.Header.Set("X-API-Key", apiKey)
@@ -263,7 +267,7 @@ func (f *fixture) getJSON(t *testing.T, path string, v any) int {
 	return resp.StatusCode
 }
 
-func (f *fixture) waitDelivered(t *testing.T, contacts ...string) {
+func (f *fixture) waitDelivered(t testing.TB, contacts ...string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for _, c := range contacts {
