@@ -77,7 +77,6 @@ type KVS struct {
 // under DataDir.
 type S3 struct {
 	Bucket    string
-	Prefix    string // prepended to every object key
 	Endpoint  string // S3-compatible server instead of AWS
 	PathStyle bool   // path-style addressing (most S3-compatible servers)
 }

@@ -198,15 +198,12 @@ func validate(c *Config) Problems {
 			k.bad("s3.bucket", err.Error(), "")
 		}
 	} else {
-		for _, p := range []string{"s3.prefix", "s3.endpoint", "s3.path_style"} {
+		for _, p := range []string{"s3.endpoint", "s3.path_style"} {
 			if c.Source(p).Kind != SourceDefault {
 				k.warn(p, "has no effect while s3.bucket is empty (recordings are stored under data_dir)",
 					"set s3.bucket ("+k.howToSet("s3.bucket")+") to store recordings in S3")
 			}
 		}
-	}
-	if strings.HasPrefix(c.S3.Prefix, "/") {
-		k.bad("s3.prefix", "must not begin with /", "write it like vmx/")
 	}
 
 	switch {

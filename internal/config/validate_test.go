@@ -93,11 +93,10 @@ func TestRules(t *testing.T) {
 		{"s3.bucket upper", func(c *Config) { c.S3.Bucket = "My_Bucket" }, "s3.bucket", "may only contain lowercase letters, digits, . and -", false},
 		{"s3.bucket short", func(c *Config) { c.S3.Bucket = "ab" }, "s3.bucket", "must be 3 to 63 characters", false},
 		{"s3.bucket edge", func(c *Config) { c.S3.Bucket = "vmx-" }, "s3.bucket", "must begin and end with a letter or digit", false},
-		{"s3.prefix slash", func(c *Config) { c.S3.Bucket, c.S3.Prefix = "vmx", "/vm" }, "s3.prefix", "must not begin with /", false},
 		{"s3 without bucket", func(c *Config) { c.S3.PathStyle = true; fromEnv(c, "s3.path_style") }, "s3.path_style",
 			"has no effect while s3.bucket is empty (recordings are stored under data_dir)", true},
 		{"s3 full", func(c *Config) {
-			c.S3 = S3{Bucket: "vmx.recordings-1", Prefix: "vmx/", Endpoint: "http://127.0.0.1:7070", PathStyle: true}
+			c.S3 = S3{Bucket: "vmx.recordings-1", Endpoint: "http://127.0.0.1:7070", PathStyle: true}
 		}, "", "", false},
 
 		{"webhook.url missing", func(c *Config) { c.Webhook.URL = "" }, "webhook.url", `required because default_mode is "webhook"`, false},

@@ -58,7 +58,8 @@ type Config struct {
 	// prefixed by a schema and a dot. Default "vmx_kinesis_leases".
 	Table string
 	// Dialect is the SQL dialect of the database. Default: detected from
-	// the database/sql driver (modernc.org/sqlite or pgx).
+	// the package of the database/sql driver (SQLite for a path holding
+	// "sqlite", PostgreSQL for pgx or lib/pq).
 	Dialect Dialect
 
 	// PollInterval is the pause between two GetRecords calls on a shard
@@ -75,7 +76,10 @@ type Config struct {
 
 	// LeaseDuration is how long a lease lasts without renewal; leases are
 	// renewed every LeaseDuration/3. A crashed replica's shards are taken
-	// over after at most about this long. Default 30 s.
+	// over after about this long. A replica that cannot renew a lease
+	// stops reading the shard when the lease runs out and cancels the
+	// context of a handler call still running, which should therefore
+	// return well within it. Default 30 s.
 	LeaseDuration time.Duration
 	// ShardSyncInterval is the pause between two ListShards listings.
 	// Children of shards this replica reads to their end are found without

@@ -211,6 +211,24 @@ func TestRestartContinuesFromCheckpoint(t *testing.T) {
 			}
 			return true
 		})
+		// Run 2 starts each shard with the batch that run 1 failed on.
+		for shard := range lastOK {
+			var failed, first []string
+			for _, b := range col1.all() {
+				if b.shard == shard && b.err != nil {
+					failed = b.seqs
+				}
+			}
+			for _, b := range col2.all() {
+				if b.shard == shard {
+					first = b.seqs
+					break
+				}
+			}
+			if !slices.Equal(first, failed) {
+				t.Errorf("shard %s: run 2 began with %v, want the failed batch %v", shard, first, failed)
+			}
+		}
 		seen1 := col1.seen()
 		for d := range col2.seen() {
 			if seen1[d] > 0 {
