@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
+	kinesistypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -24,6 +27,7 @@ import (
 	"github.com/vmx-dev/vmx/internal/config"
 	"github.com/vmx-dev/vmx/internal/ctr"
 	"github.com/vmx-dev/vmx/internal/ivr"
+	"github.com/vmx-dev/vmx/internal/kinesis"
 	"github.com/vmx-dev/vmx/internal/kvs"
 	"github.com/vmx-dev/vmx/internal/media"
 	"github.com/vmx-dev/vmx/internal/pipeline"
@@ -109,15 +113,7 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool) (*app
 	} else if created {
 		log.Info("generated the media link secret", "path", cfg.LinkSecretPath())
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, func(o *awsconfig.LoadOptions) error {
-		if cfg.AWS.Region != "" {
-			o.Region = cfg.AWS.Region
-		}
-		if o.Region == "" {
-			o.Region = "us-east-1"
-		}
-		return nil
-	})
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(a.region()))
 	if err != nil {
 		return nil, fmt.Errorf("aws: %w", err)
 	}
@@ -248,6 +244,15 @@ func (a *app) serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	consumerDone := make(chan error, 1)
+	if a.cfg.Kinesis.Enabled {
+		consumer, err := a.kinesisConsumer(ctx)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		go func() { consumerDone <- consumer.Run(ctx) }()
+	}
 	hs := &http.Server{Handler: a.api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -255,6 +260,8 @@ func (a *app) serve(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
+	case err = <-consumerDone:
+		err = fmt.Errorf("kinesis consumer: %w", err)
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -264,6 +271,47 @@ func (a *app) serve(ctx context.Context) error {
 		err = nil
 	}
 	return err
+}
+
+// kinesisConsumer reads contact records from the configured Kinesis stream
+// into the pipeline. A batch is checkpointed only once every voicemail in it
+// is stored with its first job.
+func (a *app) kinesisConsumer(ctx context.Context) (*kinesis.Consumer, error) {
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(a.region()))
+	if err != nil {
+		return nil, fmt.Errorf("aws: %w", err)
+	}
+	client := awskinesis.NewFromConfig(awsCfg, func(o *awskinesis.Options) {
+		if a.cfg.Kinesis.Endpoint != "" {
+			o.BaseEndpoint = aws.String(a.cfg.Kinesis.Endpoint)
+		}
+	})
+	handler := kinesis.HandlerFunc(func(ctx context.Context, shardID string, records []kinesistypes.Record) error {
+		for _, r := range records {
+			_, err := server.Intake(ctx, a.pipeline, a.intake, bytes.NewReader(r.Data))
+			if errors.Is(err, server.ErrUnreadable) {
+				a.log.Warn("unreadable Kinesis record skipped", "shard", shardID, "sequence", aws.ToString(r.SequenceNumber), "err", err)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return kinesis.New(client, a.store.SQL(), handler, kinesis.Config{
+		StreamARN:       a.cfg.Kinesis.StreamARN(),
+		StreamName:      a.cfg.Kinesis.StreamName(),
+		InitialPosition: kinesis.InitialPosition(a.cfg.Kinesis.Position()),
+		Logger:          a.log.With("component", "kinesis"),
+	})
+}
+
+func (a *app) region() string {
+	if a.cfg.AWS.Region != "" {
+		return a.cfg.AWS.Region
+	}
+	return "us-east-1"
 }
 
 func (a *app) close() {

@@ -26,6 +26,10 @@ import (
 	"github.com/vmx-dev/vmx/internal/voicemail"
 )
 
+// ErrUnreadable is wrapped by Intake's error for input that holds no
+// contact record at all: retrying it cannot help.
+var ErrUnreadable = errors.New("no contact record could be read")
+
 // MaxIntakeBytes bounds one POST /v1/ctr body.
 const MaxIntakeBytes = 64 << 20
 
@@ -191,7 +195,7 @@ func Intake(ctx context.Context, p *pipeline.Pipeline, cfg ctr.Config, r io.Read
 			return sum, nil
 		}
 		if err != nil {
-			return sum, &httpError{http.StatusBadRequest, err}
+			return sum, &httpError{http.StatusBadRequest, fmt.Errorf("%w: %v", ErrUnreadable, err)}
 		}
 		sum.Records++
 		res, err := intakeItem(ctx, p, cfg, item)

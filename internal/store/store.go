@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
@@ -228,6 +229,15 @@ func (s *Store) Ping(ctx context.Context) error {
 		return s.pool.Ping(ctx)
 	}
 	return s.db.PingContext(ctx)
+}
+
+// SQL returns the database as a database/sql handle, for components that
+// keep their own tables (the Kinesis consumer's leases).
+func (s *Store) SQL() *sql.DB {
+	if s.pool != nil {
+		return stdlib.OpenDBFromPool(s.pool)
+	}
+	return s.db
 }
 
 // Dialect names the database: "sqlite" or "postgres".
