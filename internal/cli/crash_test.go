@@ -21,9 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/vmx-dev/vmx/internal/kvssim"
+	"github.com/vmx-dev/vmx/internal/store/storetest"
 	"github.com/vmx-dev/vmx/internal/synth"
 	"github.com/vmx-dev/vmx/internal/wav"
 	"github.com/vmx-dev/vmx/internal/webhook"
@@ -73,33 +72,6 @@ func freePort(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-// crashDatabases are the databases the crash test runs on.
-func crashDatabases(t *testing.T) map[string]string {
-	dbs := map[string]string{"sqlite": ""}
-	if base := os.Getenv("VMX_TEST_POSTGRES_URL"); base != "" {
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(ctx)
-		name := fmt.Sprintf("vmx_crash_%d", time.Now().UnixNano())
-		if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			c, err := pgx.Connect(context.Background(), base)
-			if err == nil {
-				c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-				c.Close(context.Background())
-			}
-		})
-		cfg, _ := pgx.ParseConfig(base)
-		dbs["postgres"] = fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
-	}
-	return dbs
 }
 
 // vmx is a `vmx serve` subprocess that the test kills and restarts.
@@ -187,8 +159,12 @@ func TestCrashRecovery(t *testing.T) {
 	simSrv := httptest.NewServer(sim)
 	defer simSrv.Close()
 
-	for dbName, dsn := range crashDatabases(t) {
+	for dbName, newDB := range storetest.DSNs(t) {
 		t.Run(dbName, func(t *testing.T) {
+			dsn := ""
+			if dbName != "sqlite" {
+				dsn = newDB(t) // SQLite stays vmx's default: a file in its data directory
+			}
 			hooks := &hookLog{posts: map[string]map[string]int{}}
 			hookSrv := httptest.NewServer(hooks)
 			defer hookSrv.Close()

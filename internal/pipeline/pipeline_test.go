@@ -8,8 +8,6 @@ import (
 	"errors"
 	"io"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -22,21 +20,10 @@ import (
 	"github.com/vmx-dev/vmx/internal/pipeline"
 	"github.com/vmx-dev/vmx/internal/retry"
 	"github.com/vmx-dev/vmx/internal/store"
+	"github.com/vmx-dev/vmx/internal/store/storetest"
 	"github.com/vmx-dev/vmx/internal/synth"
 	"github.com/vmx-dev/vmx/internal/voicemail"
 )
-
-// databases returns the DSNs the pipeline is tested on: SQLite always,
-// PostgreSQL when VMX_TEST_POSTGRES_URL names a server.
-func databases(t *testing.T) map[string]func(t *testing.T) string {
-	dbs := map[string]func(t *testing.T) string{
-		"sqlite": func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "vmx.db") },
-	}
-	if url := os.Getenv("VMX_TEST_POSTGRES_URL"); url != "" {
-		dbs["postgres"] = func(t *testing.T) string { return freshPostgres(t, url) }
-	}
-	return dbs
-}
 
 type fakeLinks struct{}
 
@@ -182,7 +169,7 @@ func (e *env) wait(t *testing.T, cond func(*voicemail.Record) bool) *voicemail.R
 }
 
 func TestPipelineDeliversOnce(t *testing.T) {
-	for name, dsn := range databases(t) {
+	for name, dsn := range storetest.DSNs(t) {
 		t.Run(name, func(t *testing.T) {
 			e := setup(t, dsn(t), 5)
 			ctx := context.Background()
@@ -211,7 +198,7 @@ func TestPipelineDeliversOnce(t *testing.T) {
 }
 
 func TestFailedVoicemailIsReplayed(t *testing.T) {
-	for name, dsn := range databases(t) {
+	for name, dsn := range storetest.DSNs(t) {
 		t.Run(name, func(t *testing.T) {
 			e := setup(t, dsn(t), 2)
 			ctx := context.Background()
@@ -248,7 +235,7 @@ func TestFailedVoicemailIsReplayed(t *testing.T) {
 }
 
 func TestPermanentErrorFailsAtOnce(t *testing.T) {
-	e := setup(t, "sqlite://"+filepath.Join(t.TempDir(), "vmx.db"), 10)
+	e := setup(t, storetest.SQLite(t), 10)
 	e.sink.fail = func(string) error { return retry.Permanent(errors.New("410 gone")) }
 	if _, err := e.p.Accept(context.Background(), e.request(""), ""); err != nil {
 		t.Fatal(err)
@@ -260,7 +247,7 @@ func TestPermanentErrorFailsAtOnce(t *testing.T) {
 }
 
 func TestInvalidAndUnknownMode(t *testing.T) {
-	e := setup(t, "sqlite://"+filepath.Join(t.TempDir(), "vmx.db"), 3)
+	e := setup(t, storetest.SQLite(t), 3)
 	ctx := context.Background()
 	req := e.request("carrier-pigeon")
 	if _, err := e.p.Accept(ctx, req, ""); err != nil {

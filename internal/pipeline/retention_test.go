@@ -3,19 +3,19 @@ package pipeline_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/vmx-dev/vmx/internal/blob"
 	"github.com/vmx-dev/vmx/internal/store"
+	"github.com/vmx-dev/vmx/internal/store/storetest"
 	"github.com/vmx-dev/vmx/internal/voicemail"
 )
 
 // Retention removes the recording, the transcript and the row of expired
 // voicemails and keeps the rest.
 func TestRetention(t *testing.T) {
-	e := setup(t, "sqlite://"+filepath.Join(t.TempDir(), "vmx.db"), 3)
+	e := setup(t, storetest.SQLite(t), 3)
 	ctx := context.Background()
 	if _, err := e.p.Accept(ctx, e.request(""), ""); err != nil {
 		t.Fatal(err)

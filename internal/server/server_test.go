@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +28,7 @@ import (
 	"github.com/vmx-dev/vmx/internal/pipeline"
 	"github.com/vmx-dev/vmx/internal/server"
 	"github.com/vmx-dev/vmx/internal/store"
+	"github.com/vmx-dev/vmx/internal/store/storetest"
 	"github.com/vmx-dev/vmx/internal/synth"
 	"github.com/vmx-dev/vmx/internal/voicemail"
 	"github.com/vmx-dev/vmx/internal/wav"
@@ -102,6 +102,7 @@ func (l *signedLinks) URL(id string) string {
 // stores are the blob stores a fixture runs on: local files unless a test
 // brings S3.
 type stores struct {
+	dsn   string // default: a SQLite file
 	blobs interface {
 		pipeline.Blobs
 		media.Blobs
@@ -164,7 +165,10 @@ func newFixtureOn(t testing.TB, st stores, contacts ...string) *fixture {
 		st.blobs = local
 	}
 	f.blobs = st.blobs
-	if f.store, err = store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "vmx.db"), store.Options{}); err != nil {
+	if st.dsn == "" {
+		st.dsn = storetest.SQLite(t)
+	}
+	if f.store, err = store.Open(ctx, st.dsn, store.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	p, err := pipeline.New(pipeline.Deps{
@@ -290,8 +294,14 @@ func (f *fixture) waitDelivered(t testing.TB, contacts ...string) {
 // Records posted several times and in every intake format give one stored
 // WAV with the caller's exact audio and one webhook per voicemail.
 func TestIntakeToWebhook(t *testing.T) {
+	for name, dsn := range storetest.DSNs(t) {
+		t.Run(name, func(t *testing.T) { testIntakeToWebhook(t, dsn(t)) })
+	}
+}
+
+func testIntakeToWebhook(t *testing.T, dsn string) {
 	contacts := []string{"a0000000-0000-4000-8000-000000000001", "a0000000-0000-4000-8000-000000000002", "a0000000-0000-4000-8000-000000000003"}
-	f := newFixture(t, contacts...)
+	f := newFixtureOn(t, stores{dsn: dsn}, contacts...)
 	raw, _ := json.Marshal(f.record(contacts[0], "1"))
 	var ndjson bytes.Buffer
 	for _, c := range contacts {
@@ -356,8 +366,14 @@ func TestIntakeToWebhook(t *testing.T) {
 }
 
 func TestAPI(t *testing.T) {
+	for name, dsn := range storetest.DSNs(t) {
+		t.Run(name, func(t *testing.T) { testAPI(t, dsn(t)) })
+	}
+}
+
+func testAPI(t *testing.T, dsn string) {
 	c := "a0000000-0000-4000-8000-0000000000aa"
-	f := newFixture(t, c)
+	f := newFixtureOn(t, stores{dsn: dsn}, c)
 	bad := f.record("c0000000-0000-4000-8000-000000000001", "1")
 	bad["Attributes"].(map[string]string)["vmx3_from"] = "12345"
 	rec, _ := json.Marshal(f.record(c, "1"))
