@@ -70,10 +70,9 @@ func (rc *receiver) count(id string) int {
 }
 
 type fixture struct {
-	api    *httptest.Server
-	sim    *kvssim.Server
-	simURL string
-	blobs  interface {
+	api   *httptest.Server
+	sim   *kvssim.Server
+	blobs interface {
 		pipeline.Blobs
 		media.Blobs
 	}
