@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"strconv"
 	"strings"
+
+	"github.com/vmx-dev/vmx/internal/sqlq"
 )
 
 // store holds the lease and worker rows of one stream. Every method that
@@ -53,18 +54,7 @@ func (s *store) q(query string) string {
 	if s.dialect != Postgres {
 		return query
 	}
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return sqlq.Postgres(query)
 }
 
 func (s *store) init(ctx context.Context) error {

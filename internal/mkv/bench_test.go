@@ -8,19 +8,28 @@ import (
 
 	"github.com/vmx-dev/vmx/internal/kvstest"
 	"github.com/vmx-dev/vmx/internal/mkv"
-	"github.com/vmx-dev/vmx/internal/synth"
 )
 
-// capture returns a GetMedia capture of a synthetic call of the given
-// length in Connect's CA layout.
+// capture returns a GetMedia capture of a call of the given length in
+// Connect's CA layout. Parsing does not look at the audio, so a fixed
+// pattern stands in for speech.
 func capture(tb testing.TB, d time.Duration) []byte {
 	tb.Helper()
-	b, err := synth.Capture(synth.Spec{Seconds: d.Seconds(), Prompt: 5, Seed: 1, ContactID: kvstest.ContactA,
-		InstanceID: kvstest.InstanceID, Start: time.Unix(1767225600, 0)})
-	if err != nil {
-		tb.Fatal(err)
+	seq := mkv.NewSequence(time.Unix(1767225600, 0), "bench")
+	tmpl := mkv.ConnectFragment{ContactID: kvstest.ContactA, InstanceID: kvstest.InstanceID, Trailer: &mkv.Trailer{}}
+	pcm := make([]byte, 16384)
+	for i := range pcm {
+		pcm[i] = byte(i * 7)
 	}
-	return b
+	var out []byte
+	for t := time.Duration(0); t < d; t += 1024 * time.Millisecond {
+		f := seq.Fragment(tmpl, pcm, pcm)
+		var err error
+		if out, err = mkv.AppendConnectFragment(out, &f); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return out
 }
 
 func TestSequence(t *testing.T) {

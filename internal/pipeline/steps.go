@@ -10,6 +10,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/vmx-dev/vmx/internal/blob"
 	"github.com/vmx-dev/vmx/internal/retry"
 	"github.com/vmx-dev/vmx/internal/store"
@@ -98,14 +100,24 @@ func (p *Pipeline) FetchAudio(ctx context.Context, contactID string, run int) er
 		rec.Steps[voicemail.StepAudio] = p.Now().UTC()
 		p.log(contactID).Info("audio stored", "key", key, "duration_ms", audio.DurationMS)
 	}
+	return p.commit(ctx, rec, !done, TranscribeArgs{ContactID: contactID, Run: run})
+}
+
+// commit records a step's result, when the step was just done, and
+// enqueues the jobs that follow it, in one transaction.
+func (p *Pipeline) commit(ctx context.Context, rec *voicemail.Record, changed bool, next ...river.JobArgs) error {
 	return p.Store.InTx(ctx, func(tx *store.Tx) error {
-		if !done {
+		if changed {
 			if err := tx.Update(ctx, rec, p.Now().UTC()); err != nil {
 				return err
 			}
 		}
-		_, err := tx.Enqueue(ctx, TranscribeArgs{ContactID: contactID, Run: run}, nil)
-		return err
+		for _, args := range next {
+			if _, err := tx.Enqueue(ctx, args, nil); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -150,19 +162,11 @@ func (p *Pipeline) Transcribe(ctx context.Context, contactID string, run int) er
 		rec.Transcript = t.Text
 		rec.Steps[voicemail.StepTranscribe] = p.Now().UTC()
 	}
-	return p.Store.InTx(ctx, func(tx *store.Tx) error {
-		if !done {
-			if err := tx.Update(ctx, rec, p.Now().UTC()); err != nil {
-				return err
-			}
-		}
-		for _, s := range sinks {
-			if _, err := tx.Enqueue(ctx, DeliverArgs{ContactID: contactID, Run: run, Sink: s}, nil); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	var next []river.JobArgs
+	for _, s := range sinks {
+		next = append(next, DeliverArgs{ContactID: contactID, Run: run, Sink: s})
+	}
+	return p.commit(ctx, rec, !done, next...)
 }
 
 // transcribeJSON writes a transcript in Amazon Transcribe's output shape,
@@ -265,8 +269,7 @@ func (p *Pipeline) Finalize(ctx context.Context, contactID string, run int) erro
 	now := p.Now().UTC()
 	rec.Steps[voicemail.StepFinalize] = now
 	rec.Status = voicemail.StatusDelivered
-	err = p.Store.InTx(ctx, func(tx *store.Tx) error { return tx.Update(ctx, rec, now) })
-	if err == nil {
+	if err = p.commit(ctx, rec, true); err == nil {
 		p.Metrics.latency.WithLabelValues("total").Observe(now.Sub(rec.CreatedAt).Seconds())
 		p.log(contactID).Info("voicemail delivered", "receipts", len(rec.Receipts))
 	}

@@ -3,11 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/vmx-dev/vmx/internal/sqlq"
 )
 
 type dialect int
@@ -83,40 +83,20 @@ type pgxQuerier struct {
 }
 
 func (q pgxQuerier) exec(ctx context.Context, s string, args ...any) (int64, error) {
-	tag, err := q.db.Exec(ctx, rebind(s), args...)
+	tag, err := q.db.Exec(ctx, sqlq.Postgres(s), args...)
 	return tag.RowsAffected(), err
 }
 
 func (q pgxQuerier) queryRow(ctx context.Context, s string, args ...any) scanner {
-	return q.db.QueryRow(ctx, rebind(s), args...)
+	return q.db.QueryRow(ctx, sqlq.Postgres(s), args...)
 }
 
 func (q pgxQuerier) query(ctx context.Context, s string, args ...any) (rows, error) {
-	r, err := q.db.Query(ctx, rebind(s), args...)
+	r, err := q.db.Query(ctx, sqlq.Postgres(s), args...)
 	if err != nil {
 		return nil, err
 	}
 	return r, nil
-}
-
-// rebind turns ? placeholders into PostgreSQL's $1, $2…; vmx's queries hold
-// no literal question marks.
-func rebind(q string) string {
-	if !strings.Contains(q, "?") {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range q {
-		if r == '?' {
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // schema creates vmx's tables. Times are Unix milliseconds in both
