@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
@@ -65,6 +67,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	s := &Store{log: opts.Logger, cfg: river.Config{
 		Logger:      opts.Logger.With("component", "river"),
 		MaxAttempts: opts.MaxAttempts,
+		RetryPolicy: backoff{base: time.Second, max: 10 * time.Minute},
 		// A job whose process died is rescued and retried after this long.
 		RescueStuckJobsAfter: 2 * time.Minute,
 	}}
@@ -309,4 +312,15 @@ func (s *Store) q() querier {
 		return pgxQuerier{s.pool}
 	}
 	return sqlQuerier{s.db}
+}
+
+// backoff retries a job after base, doubling per attempt up to max, with
+// up to 20% jitter so that jobs failing together do not retry together.
+type backoff struct{ base, max time.Duration }
+
+func (b backoff) NextRetry(job *rivertype.JobRow) time.Time {
+	d := b.base << min(max(job.Attempt-1, 0), 20)
+	d = min(d, b.max)
+	d += time.Duration(rand.Int64N(int64(d)/5 + 1))
+	return time.Now().Add(d)
 }
