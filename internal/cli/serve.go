@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/riverqueue/river"
 
+	"github.com/vmx-dev/vmx/internal/asr"
 	"github.com/vmx-dev/vmx/internal/blob"
 	"github.com/vmx-dev/vmx/internal/config"
 	"github.com/vmx-dev/vmx/internal/ctr"
@@ -161,7 +162,7 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool) (*app
 				return blob.NewS3(s3Client, bucket, blob.S3Options{})
 			}},
 		},
-		Transcriber:  pipeline.NoTranscription{},
+		Transcriber:  asr.None{},
 		Sinks:        sinks,
 		DefaultMode:  cfg.DefaultMode,
 		Links:        linker{signer: signer, lifetime: cfg.Links.Lifetime},

@@ -76,12 +76,3 @@ func (r AudioRouter) FetchAudio(ctx context.Context, req *voicemail.Request, w i
 	}
 	return f.FetchAudio(ctx, req, w)
 }
-
-// NoTranscription is the "none" transcriber: voicemails are delivered
-// without text.
-type NoTranscription struct{}
-
-// Transcribe returns an empty transcript.
-func (NoTranscription) Transcribe(context.Context, io.Reader, string) (*Transcript, error) {
-	return &Transcript{Engine: "none"}, nil
-}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmx-dev/vmx/internal/asr"
 	"github.com/vmx-dev/vmx/internal/blob"
 	"github.com/vmx-dev/vmx/internal/store"
 	"github.com/vmx-dev/vmx/internal/voicemail"
@@ -41,18 +42,9 @@ type Audio struct {
 	SHA256     string // of the PCM data
 }
 
-// Transcriber turns a voicemail's WAV into text.
+// Transcriber turns a voicemail's audio into text; every asr.Engine is one.
 type Transcriber interface {
-	Transcribe(ctx context.Context, wav io.Reader, language string) (*Transcript, error)
-}
-
-// Transcript is a transcriber's result, stored as Amazon Transcribe's JSON
-// shape.
-type Transcript struct {
-	Text   string
-	Engine string
-	// JSON is the document stored beside the recording.
-	JSON []byte
+	Transcribe(ctx context.Context, a asr.Audio, opts asr.Options) (*asr.Result, error)
 }
 
 // Sink is one kind of destination (webhook, task, e-mail…). Deliver must

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/vmx-dev/vmx/internal/asr"
 	"github.com/vmx-dev/vmx/internal/blob"
 	"github.com/vmx-dev/vmx/internal/kvs"
 	"github.com/vmx-dev/vmx/internal/kvssim"
@@ -115,7 +116,7 @@ func setup(t *testing.T, dsn string, maxAttempts int) *env {
 		Store:       st,
 		Blobs:       blobs,
 		Audio:       pipeline.AudioRouter{KVS: &pipeline.KVSAudio{Client: client}},
-		Transcriber: pipeline.NoTranscription{},
+		Transcriber: asr.None{},
 		Sinks:       map[string]pipeline.Sink{"webhook": sink, "email": sink},
 		DefaultMode: "webhook",
 		Links:       fakeLinks{},

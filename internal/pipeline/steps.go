@@ -3,7 +3,6 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,10 +11,12 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/vmx-dev/vmx/internal/asr"
 	"github.com/vmx-dev/vmx/internal/blob"
 	"github.com/vmx-dev/vmx/internal/retry"
 	"github.com/vmx-dev/vmx/internal/store"
 	"github.com/vmx-dev/vmx/internal/voicemail"
+	"github.com/vmx-dev/vmx/internal/wav"
 )
 
 // ErrInvalid is wrapped by Accept's error for a contact record that
@@ -146,14 +147,21 @@ func (p *Pipeline) Transcribe(ctx context.Context, contactID string, run int) er
 		if err != nil {
 			return fmt.Errorf("transcribe: open %s: %w", rec.AudioKey, err)
 		}
-		t, err := p.Transcriber.Transcribe(ctx, audio, rec.Language)
+		pcm, err := wav.NewReader(audio)
+		if err != nil {
+			audio.Close()
+			return retry.Permanent(fmt.Errorf("transcribe: %s: %w", rec.AudioKey, err))
+		}
+		t, err := p.Transcriber.Transcribe(ctx,
+			asr.Audio{PCM: pcm, SampleRate: pcm.Format().SampleRate, WAVKey: rec.AudioKey},
+			asr.Options{Language: rec.Language, ContactID: rec.ContactID})
 		audio.Close()
 		if err != nil {
 			return fmt.Errorf("transcribe: %w", err)
 		}
-		doc := t.JSON
-		if doc == nil {
-			doc = transcribeJSON(rec.ContactID, t)
+		doc, err := t.TranscribeJSON("vmx_" + rec.ContactID)
+		if err != nil {
+			return fmt.Errorf("transcribe: %w", err)
 		}
 		key := blob.TranscriptKey(rec.CallTime, rec.ContactID)
 		if err := p.Blobs.Put(ctx, key, bytes.NewReader(doc), p.attrs(rec, "application/json")); err != nil {
@@ -167,22 +175,6 @@ func (p *Pipeline) Transcribe(ctx context.Context, contactID string, run int) er
 		next = append(next, DeliverArgs{ContactID: contactID, Run: run, Sink: s})
 	}
 	return p.commit(ctx, rec, !done, next...)
-}
-
-// transcribeJSON writes a transcript in Amazon Transcribe's output shape,
-// so tools that read Transcribe's output read vmx's.
-func transcribeJSON(contactID string, t *Transcript) []byte {
-	doc := map[string]any{
-		"jobName": "vmx_" + contactID,
-		"status":  "COMPLETED",
-		"results": map[string]any{
-			"transcripts": []map[string]string{{"transcript": t.Text}},
-			"items":       []any{},
-		},
-		"vmx": map[string]any{"engine": t.Engine},
-	}
-	b, _ := json.Marshal(doc)
-	return b
 }
 
 // DeliveryKey is the idempotency key a destination sees for a voicemail:

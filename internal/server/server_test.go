@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vmx-dev/vmx/internal/asr"
 	"github.com/vmx-dev/vmx/internal/blob"
 	"github.com/vmx-dev/vmx/internal/ctr"
 	"github.com/vmx-dev/vmx/internal/ivr"
@@ -173,7 +174,7 @@ func newFixtureOn(t testing.TB, st stores, contacts ...string) *fixture {
 	p, err := pipeline.New(pipeline.Deps{
 		Store: f.store, Blobs: f.blobs,
 		Audio:       pipeline.AudioRouter{KVS: &pipeline.KVSAudio{Client: client}, S3: &pipeline.IVRAudio{Open: st.ivr, Wait: time.Hour}},
-		Transcriber: pipeline.NoTranscription{}, Sinks: map[string]pipeline.Sink{"webhook": sink},
+		Transcriber: asr.None{}, Sinks: map[string]pipeline.Sink{"webhook": sink},
 		DefaultMode: "webhook", Links: f.links, TempDir: t.TempDir(),
 	})
 	if err != nil {
