@@ -1,0 +1,88 @@
+package testset
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+func sine(freq, rate float64, n int, amp float64) []int16 {
+	out := make([]int16, n)
+	for i := range out {
+		out[i] = int16(amp * math.Sin(2*math.Pi*freq*float64(i)/rate))
+	}
+	return out
+}
+
+func rms(x []int16) float64 {
+	var p float64
+	for _, s := range x[len(x)/4 : 3*len(x)/4] { // skip the filter's edges
+		p += float64(s) * float64(s)
+	}
+	return math.Sqrt(p / float64(len(x)/2))
+}
+
+func TestDecimate2PassesSpeechBandAndStopsAliases(t *testing.T) {
+	pass := Decimate2(sine(1000, 16000, 16000, 10000))
+	if r := rms(pass) / (10000 / math.Sqrt2); r < 0.97 || r > 1.03 || len(pass) != 8000 {
+		t.Fatalf("1 kHz through the decimator: gain %.3f, %d samples", r, len(pass))
+	}
+	// 6 kHz would fold to 2 kHz at 8 kHz: it must be attenuated ≥ 40 dB.
+	alias := Decimate2(sine(6000, 16000, 16000, 10000))
+	if db := 20 * math.Log10(rms(alias)/(10000/math.Sqrt2)); db > -40 {
+		t.Fatalf("6 kHz leaks through at %.1f dB", db)
+	}
+}
+
+func TestMuLaw(t *testing.T) {
+	for _, s := range []int16{0, 1, -1, 100, -100, 1000, -1000, 32767, -32768} {
+		got := muLawDecode(muLawEncode(s))
+		if d := math.Abs(float64(got) - float64(s)); d > math.Max(8, math.Abs(float64(s))/16) {
+			t.Errorf("µ-law round trip of %d gave %d", s, got)
+		}
+	}
+}
+
+func TestAddNoiseSNR(t *testing.T) {
+	clean := sine(440, 8000, 8000, 8000)
+	noisy := append([]int16(nil), clean...)
+	AddNoise(noisy, 15, rand.New(rand.NewPCG(1, 2)))
+	var ps, pn float64
+	for i := range clean {
+		ps += float64(clean[i]) * float64(clean[i])
+		d := float64(noisy[i]) - float64(clean[i])
+		pn += d * d
+	}
+	if snr := 10 * math.Log10(ps/pn); snr < 14 || snr > 16 {
+		t.Fatalf("SNR %.1f dB, want 15", snr)
+	}
+}
+
+func TestBuildAndReadManifest(t *testing.T) {
+	if _, err := exec.LookPath("flite"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("flite missing in CI")
+		}
+		t.Skip("flite not installed")
+	}
+	dir := t.TempDir()
+	path, err := Build(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := ReadManifest(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != len(Sentences())*len(Voices()) {
+		t.Fatalf("%d entries", len(entries))
+	}
+	pcm, rate, err := readMono(entries[5].Audio)
+	if err != nil || rate != 8000 || len(pcm) < 8000 || filepath.Dir(entries[5].Audio) != dir {
+		t.Fatalf("entry %+v: rate %d, %d samples, %v", entries[5], rate, len(pcm), err)
+	}
+}
