@@ -5,10 +5,10 @@
 package testset
 
 import (
-	_ "embed"
 	"bufio"
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
