@@ -20,7 +20,7 @@ import (
 	"github.com/vmx-dev/vmx/internal/wav"
 )
 
-const benchUsage = "extract [--minutes 1,5,25] [--runs 3] [--node DIR]"
+const benchUsage = "extract [--minutes 1,5,25] [--runs 3] [--node DIR] | asr --manifest FILE|--make-testset DIR [--baseline]"
 
 func benchCommand() Command {
 	return Command{
@@ -32,8 +32,11 @@ func benchCommand() Command {
 }
 
 func runBench(ctx context.Context, env *Env, args []string) (int, error) {
-	if len(args) == 0 || args[0] != "extract" {
-		return 2, usagef("want a benchmark name: extract")
+	switch {
+	case len(args) > 0 && args[0] == "asr":
+		return benchASR(ctx, env, args[1:])
+	case len(args) == 0 || args[0] != "extract":
+		return 2, usagef("want a benchmark name: extract or asr")
 	}
 	var minutes, nodeDir, dir string
 	var runs int

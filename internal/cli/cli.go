@@ -52,6 +52,7 @@ func commands() []Command {
 		configCommand(),
 		ctrCommand(),
 		voicemailCommand(),
+		transcribeCommand(),
 		{Name: "version", Short: "print the version", Run: runVersion},
 	}
 }

@@ -23,7 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/riverqueue/river"
 
-	"github.com/vmx-dev/vmx/internal/asr"
+	"github.com/vmx-dev/vmx/internal/asr/awstranscribe"
+	"github.com/vmx-dev/vmx/internal/asr/textutil"
 	"github.com/vmx-dev/vmx/internal/blob"
 	"github.com/vmx-dev/vmx/internal/config"
 	"github.com/vmx-dev/vmx/internal/ctr"
@@ -34,6 +35,7 @@ import (
 	"github.com/vmx-dev/vmx/internal/pipeline"
 	"github.com/vmx-dev/vmx/internal/server"
 	"github.com/vmx-dev/vmx/internal/store"
+	"github.com/vmx-dev/vmx/internal/voicemail"
 	"github.com/vmx-dev/vmx/internal/webhook"
 )
 
@@ -91,6 +93,7 @@ func runServe(ctx context.Context, env *Env, args []string) (int, error) {
 
 // app is vmx assembled from its configuration.
 type app struct {
+	closers  []func()
 	cfg      *config.Config
 	log      *slog.Logger
 	store    *store.Store
@@ -114,7 +117,7 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool) (*app
 	} else if created {
 		log.Info("generated the media link secret", "path", cfg.LinkSecretPath())
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(a.region()))
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region(a.cfg)))
 	if err != nil {
 		return nil, fmt.Errorf("aws: %w", err)
 	}
@@ -153,6 +156,21 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool) (*app
 		return nil, err
 	}
 	signer := media.Signer{Secret: []byte(cfg.LinkSecret), BaseURL: cfg.PublicURL}
+	engine, closeEngine, err := newEngine(cfg)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.closers = append(a.closers, closeEngine)
+	text, err := textSteps(cfg)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	var finalizer pipeline.Finalizer
+	if aws, ok := engine.(*awstranscribe.Engine); ok {
+		finalizer = deleteTranscriptionJob{aws}
+	}
 	a.pipeline, err = pipeline.New(pipeline.Deps{
 		Store: a.store,
 		Blobs: blobs,
@@ -162,7 +180,11 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool) (*app
 				return blob.NewS3(s3Client, bucket, blob.S3Options{})
 			}},
 		},
-		Transcriber:  asr.None{},
+		Transcriber:  engine,
+		Finalizer:    finalizer,
+		DropEmpty:    cfg.EmptyVoicemails == "drop",
+		SpokenNumber: text.spokenNumber,
+		Redact:       text.redact,
 		Sinks:        sinks,
 		DefaultMode:  cfg.DefaultMode,
 		Links:        linker{signer: signer, lifetime: cfg.Links.Lifetime},
@@ -278,7 +300,7 @@ func (a *app) serve(ctx context.Context) error {
 // into the pipeline. A batch is checkpointed only once every voicemail in it
 // is stored with its first job.
 func (a *app) kinesisConsumer(ctx context.Context) (*kinesis.Consumer, error) {
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(a.region()))
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region(a.cfg)))
 	if err != nil {
 		return nil, fmt.Errorf("aws: %w", err)
 	}
@@ -308,17 +330,42 @@ func (a *app) kinesisConsumer(ctx context.Context) (*kinesis.Consumer, error) {
 	})
 }
 
-func (a *app) region() string {
-	if a.cfg.AWS.Region != "" {
-		return a.cfg.AWS.Region
-	}
-	return "us-east-1"
-}
-
 func (a *app) close() {
 	if a.store != nil {
 		a.store.Close()
 	}
+	for _, c := range a.closers {
+		c()
+	}
+}
+
+// textFilters are the transcript steps configured under text.
+type textFilters struct {
+	spokenNumber func(string) (string, bool)
+	redact       func(string) string
+}
+
+func textSteps(cfg *config.Config) (textFilters, error) {
+	var t textFilters
+	if cfg.Text.CallbackNumber {
+		t.spokenNumber = textutil.CallbackNumber
+	}
+	if cfg.Text.MaskDigits > 0 {
+		m, err := textutil.NewMasker(textutil.MaskOptions{MinRun: cfg.Text.MaskDigits, Keep: cfg.Text.MaskKeep})
+		if err != nil {
+			return t, fmt.Errorf("text.mask_digits: %w", err)
+		}
+		t.redact = m.Mask
+	}
+	return t, nil
+}
+
+// deleteTranscriptionJob removes a voicemail's Amazon Transcribe job once
+// it is delivered, as Voicemail Express does.
+type deleteTranscriptionJob struct{ e *awstranscribe.Engine }
+
+func (d deleteTranscriptionJob) Finalize(ctx context.Context, rec *voicemail.Record) error {
+	return d.e.Delete(ctx, rec.ContactID)
 }
 
 // linker signs media links that last as long as the recording, or

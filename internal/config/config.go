@@ -56,6 +56,15 @@ type Config struct {
 	IVR       IVR
 	Links     Links
 
+	PocketSphinx PocketSphinx
+	Transcribe   Transcribe
+	VAD          VAD
+	Text         Text
+	// EmptyVoicemails says what becomes of a voicemail without speech
+	// (the caller hung up without speaking): "deliver" marked empty, or
+	// "drop": not delivered, its contact finalized.
+	EmptyVoicemails string
+
 	file     string            // configuration file read, if any
 	sources  map[string]Source // by dotted path; absent = default
 	problems Problems          // found while loading
@@ -150,6 +159,32 @@ type IVR struct {
 	RecordingWait time.Duration
 }
 
+// PocketSphinx configures the embedded speech-to-text engine.
+type PocketSphinx struct {
+	ModelDir string // Debian's pocketsphinx-en-us model directory
+	DomainLM string // a voicemail language model interpolated with the general one
+	Speed    string // fast, accurate or fastest
+}
+
+// Transcribe configures the Amazon Transcribe engine.
+type Transcribe struct {
+	Vocabulary       string // custom vocabulary name
+	RedactPII        bool
+	IdentifyLanguage bool
+}
+
+// VAD configures voice activity detection.
+type VAD struct {
+	SileroModel string // silero_vad.onnx; empty: the energy detector
+}
+
+// Text configures what is done with transcripts before delivery.
+type Text struct {
+	CallbackNumber bool // extract a spoken callback number into digits
+	MaskDigits     int  // mask runs of at least this many digits; 0 off
+	MaskKeep       int  // digits left visible at the end of a masked run
+}
+
 // Links configures links to recordings.
 type Links struct {
 	PresignTTL time.Duration // lifetime of a presigned S3 URL a media link redirects to
@@ -190,6 +225,9 @@ func Default() *Config {
 		Jobs:              Jobs{Workers: runtime.NumCPU(), MaxAttempts: 10, RescueAfter: 2 * time.Minute},
 		IVR:               IVR{RecordingWait: 10 * time.Minute},
 		Links:             Links{PresignTTL: 5 * time.Minute},
+		PocketSphinx:      PocketSphinx{ModelDir: "/usr/share/pocketsphinx/model/en-us", Speed: "fast"},
+		Text:              Text{CallbackNumber: true, MaskKeep: 4},
+		EmptyVoicemails:   "deliver",
 		sources:           map[string]Source{},
 	}
 	c.derive()

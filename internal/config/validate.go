@@ -179,11 +179,34 @@ func validate(c *Config) Problems {
 	modes := k.checkModes(c.DefaultMode)
 	k.checkPrefixes(c.AttributePrefixes)
 	switch c.Transcriber {
-	case "none":
-	case "pocketsphinx", "sherpa", "aws":
-		k.bad("transcriber", fmt.Sprintf("%q is not available in this version (available: none)", c.Transcriber), "set transcriber: none")
+	case "none", "pocketsphinx":
+	case "aws":
+		if c.S3.Bucket == "" {
+			k.bad("transcriber", "aws needs s3.bucket: Amazon Transcribe reads recordings from S3", "set s3.bucket")
+		}
+		if c.Transcribe.RedactPII && c.Transcribe.IdentifyLanguage {
+			k.bad("transcribe.identify_language", "Amazon Transcribe cannot identify the language of a redacted job", "turn off transcribe.redact_pii or transcribe.identify_language")
+		}
+	case "sherpa":
+		k.bad("transcriber", `"sherpa" is not available in this version (available: none, pocketsphinx, aws)`, "")
 	default:
-		k.bad("transcriber", "must be none", "pocketsphinx, sherpa and aws will follow")
+		k.bad("transcriber", "must be none, pocketsphinx or aws", "")
+	}
+	switch c.PocketSphinx.Speed {
+	case "fast", "accurate", "fastest":
+	default:
+		k.bad("pocketsphinx.speed", "must be fast, accurate or fastest", "")
+	}
+	switch c.EmptyVoicemails {
+	case "deliver", "drop":
+	default:
+		k.bad("empty_voicemails", "must be deliver or drop", "")
+	}
+	if c.Text.MaskDigits < 0 || c.Text.MaskDigits == 1 {
+		k.bad("text.mask_digits", "must be 0 (off) or at least 2", "")
+	}
+	if c.Text.MaskKeep < 0 {
+		k.bad("text.mask_keep", "must be >= 0", "")
 	}
 
 	if c.AWS.Region != "" && !validRegion(c.AWS.Region) {

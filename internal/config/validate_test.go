@@ -80,8 +80,12 @@ func TestRules(t *testing.T) {
 		{"prefixes chars", func(c *Config) { c.AttributePrefixes = []string{"vmx 3"} }, "attribute_prefixes", `prefix "vmx 3" may only contain letters, digits, _ and -`, false},
 		{"prefixes twice", func(c *Config) { c.AttributePrefixes = []string{"a_", "b_", "a_"} }, "attribute_prefixes", `prefix "a_" is listed twice`, false},
 
-		{"transcriber planned", func(c *Config) { c.Transcriber = "pocketsphinx" }, "transcriber", `"pocketsphinx" is not available in this version (available: none)`, false},
-		{"transcriber unknown", func(c *Config) { c.Transcriber = "whisper" }, "transcriber", "must be none", false},
+		{"transcriber planned", func(c *Config) { c.Transcriber = "sherpa" }, "transcriber", `"sherpa" is not available in this version (available: none, pocketsphinx, aws)`, false},
+		{"transcriber unknown", func(c *Config) { c.Transcriber = "whisper" }, "transcriber", "must be none, pocketsphinx or aws", false},
+		{"aws without bucket", func(c *Config) { c.Transcriber = "aws" }, "transcriber", "aws needs s3.bucket: Amazon Transcribe reads recordings from S3", false},
+		{"speed", func(c *Config) { c.PocketSphinx.Speed = "warp" }, "pocketsphinx.speed", "must be fast, accurate or fastest", false},
+		{"empty voicemails", func(c *Config) { c.EmptyVoicemails = "keep" }, "empty_voicemails", "must be deliver or drop", false},
+		{"mask digits", func(c *Config) { c.Text.MaskDigits = 1 }, "text.mask_digits", "must be 0 (off) or at least 2", false},
 
 		{"aws.region", func(c *Config) { c.AWS.Region = "US-EAST-1" }, "aws.region", "must be an AWS region like us-east-1", false},
 		{"aws.region gov", func(c *Config) { c.AWS.Region = "us-gov-west-1" }, "", "", false},

@@ -78,6 +78,14 @@ type Deps struct {
 	Finalizer   Finalizer // optional
 	Links       Linker
 	Metrics     *Metrics // optional
+	// DropEmpty finalizes voicemails without speech without delivering
+	// them; otherwise they are delivered marked empty.
+	DropEmpty bool
+	// SpokenNumber, when set, finds a callback number the caller said.
+	SpokenNumber func(transcript string) (digits string, ok bool)
+	// Redact, when set, rewrites the transcript before it is delivered
+	// (masking card numbers and PINs); the stored transcript stays whole.
+	Redact func(transcript string) string
 	// RetentionAge is how long voicemails are kept; 0 keeps them.
 	RetentionAge time.Duration
 	// TempDir holds audio while it is written; default os.TempDir().

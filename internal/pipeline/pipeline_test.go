@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,6 +38,13 @@ type recordingSink struct {
 	got   map[string]int
 	fail  func(key string) error
 	audio map[string]string // key → SHA-256 of the attached WAV
+	text  map[string]string // key → transcript delivered
+}
+
+func (s *recordingSink) last(key string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.text[key]
 }
 
 func (s *recordingSink) Deliver(ctx context.Context, d *voicemail.Delivery, key string) (string, error) {
@@ -55,6 +64,7 @@ func (s *recordingSink) Deliver(ctx context.Context, d *voicemail.Delivery, key 
 	defer s.mu.Unlock()
 	s.got[key]++
 	s.audio[key] = hex.EncodeToString(h.Sum(nil))
+	s.text[key] = d.Record.Transcript
 	return "ok", nil
 }
 
@@ -75,7 +85,7 @@ type env struct {
 
 const contact = "7c0e3a52-4f1d-4a8b-9d2e-5b6a1f0c9e31"
 
-func setup(t *testing.T, dsn string, maxAttempts int) *env {
+func setup(t *testing.T, dsn string, maxAttempts int, opts ...func(*pipeline.Deps)) *env {
 	t.Helper()
 	ctx := context.Background()
 	// A 6 s call on the simulated KVS stream.
@@ -106,13 +116,13 @@ func setup(t *testing.T, dsn string, maxAttempts int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := &recordingSink{got: map[string]int{}, audio: map[string]string{}}
+	sink := &recordingSink{got: map[string]int{}, audio: map[string]string{}, text: map[string]string{}}
 	e := &env{sink: sink, sim: sim, arn: arn}
 	st, err := store.Open(ctx, dsn, store.Options{MaxAttempts: maxAttempts})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := pipeline.New(pipeline.Deps{
+	deps := pipeline.Deps{
 		Store:       st,
 		Blobs:       blobs,
 		Audio:       pipeline.AudioRouter{KVS: &pipeline.KVSAudio{Client: client}},
@@ -121,7 +131,11 @@ func setup(t *testing.T, dsn string, maxAttempts int) *env {
 		DefaultMode: "webhook",
 		Links:       fakeLinks{},
 		TempDir:     t.TempDir(),
-	})
+	}
+	for _, o := range opts {
+		o(&deps)
+	}
+	p, err := pipeline.New(deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,5 +283,55 @@ func TestInvalidAndUnknownMode(t *testing.T) {
 	}
 	if _, err := e.p.Retry(ctx, "bad-1"); !errors.Is(err, pipeline.ErrInvalid) {
 		t.Fatalf("retry of an invalid voicemail: %v", err)
+	}
+}
+
+// fakeASR returns a fixed transcript.
+type fakeASR struct{ res asr.Result }
+
+func (f fakeASR) Transcribe(context.Context, asr.Audio, asr.Options) (*asr.Result, error) {
+	r := f.res
+	return &r, nil
+}
+
+func TestTranscriptFilters(t *testing.T) {
+	said := "hi call me back at five five five one two three four my card is 4111 1111 1111 1111"
+	e := setup(t, storetest.SQLite(t), 3, func(d *pipeline.Deps) {
+		d.Transcriber = fakeASR{asr.Result{Text: said, Engine: "fake"}}
+		d.SpokenNumber = func(s string) (string, bool) { return "5551234", strings.Contains(s, "five five five") }
+		d.Redact = func(s string) string { return strings.ReplaceAll(s, "4111 1111 1111", "**** **** ****") }
+	})
+	if _, err := e.p.Accept(context.Background(), e.request(""), ""); err != nil {
+		t.Fatal(err)
+	}
+	rec := e.wait(t, func(r *voicemail.Record) bool { return r.Status == voicemail.StatusDelivered })
+	if rec.Transcript != said || rec.SpokenNumber != "5551234" {
+		t.Fatalf("stored %q / %q", rec.Transcript, rec.SpokenNumber)
+	}
+	if got := e.sink.last(pipeline.DeliveryKey(contact, "webhook")); !strings.Contains(got, "**** **** **** 1111") || strings.Contains(got, "4111") {
+		t.Fatalf("delivered transcript %q is not masked", got)
+	}
+}
+
+func TestEmptyVoicemails(t *testing.T) {
+	for _, drop := range []bool{false, true} {
+		t.Run(fmt.Sprintf("drop=%v", drop), func(t *testing.T) {
+			e := setup(t, storetest.SQLite(t), 3, func(d *pipeline.Deps) {
+				d.Transcriber = fakeASR{asr.Result{Empty: true, Engine: "fake"}}
+				d.DropEmpty = drop
+			})
+			if _, err := e.p.Accept(context.Background(), e.request(""), ""); err != nil {
+				t.Fatal(err)
+			}
+			want := voicemail.StatusDelivered
+			if drop {
+				want = voicemail.StatusEmpty
+			}
+			rec := e.wait(t, func(r *voicemail.Record) bool { return r.Status == want })
+			n := e.sink.count(pipeline.DeliveryKey(contact, "webhook"))
+			if !rec.Empty || (drop && n != 0) || (!drop && n != 1) || rec.Steps[voicemail.StepFinalize].IsZero() {
+				t.Fatalf("empty %v, %d deliveries, finalized %v", rec.Empty, n, rec.Steps[voicemail.StepFinalize])
+			}
+		})
 	}
 }

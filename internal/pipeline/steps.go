@@ -167,8 +167,17 @@ func (p *Pipeline) Transcribe(ctx context.Context, contactID string, run int) er
 		if err := p.Blobs.Put(ctx, key, bytes.NewReader(doc), p.attrs(rec, "application/json")); err != nil {
 			return fmt.Errorf("transcribe: store %s: %w", key, err)
 		}
-		rec.Transcript = t.Text
+		rec.Transcript, rec.Empty = t.Text, t.Empty
+		if p.SpokenNumber != nil {
+			rec.SpokenNumber, _ = p.SpokenNumber(t.Text)
+		}
 		rec.Steps[voicemail.StepTranscribe] = p.Now().UTC()
+	}
+	if rec.Empty && p.DropEmpty {
+		// Nothing to deliver: the voicemail goes straight to finalize,
+		// which resets the contact's flag.
+		p.log(contactID).Info("empty voicemail not delivered")
+		return p.commit(ctx, rec, !done, FinalizeArgs{ContactID: contactID, Run: run})
 	}
 	var next []river.JobArgs
 	for _, s := range sinks {
@@ -198,8 +207,12 @@ func (p *Pipeline) Deliver(ctx context.Context, contactID string, run int, sink 
 	}
 	if !hasReceipt(rec, sink) {
 		key := DeliveryKey(contactID, sink)
+		delivered := *rec
+		if p.Redact != nil {
+			delivered.Transcript = p.Redact(delivered.Transcript)
+		}
 		detail, err := s.Deliver(ctx, &voicemail.Delivery{
-			Record:   *rec,
+			Record:   delivered,
 			MediaURL: p.Links.URL(contactID),
 			OpenAudio: func(ctx context.Context) (io.ReadCloser, error) {
 				r, _, err := p.Blobs.Open(ctx, rec.AudioKey)
@@ -261,6 +274,9 @@ func (p *Pipeline) Finalize(ctx context.Context, contactID string, run int) erro
 	now := p.Now().UTC()
 	rec.Steps[voicemail.StepFinalize] = now
 	rec.Status = voicemail.StatusDelivered
+	if rec.Empty && p.DropEmpty {
+		rec.Status = voicemail.StatusEmpty
+	}
 	if err = p.commit(ctx, rec, true); err == nil {
 		p.Metrics.latency.WithLabelValues("total").Observe(now.Sub(rec.CreatedAt).Seconds())
 		p.log(contactID).Info("voicemail delivered", "receipts", len(rec.Receipts))

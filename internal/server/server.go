@@ -270,9 +270,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f := store.Filter{Status: voicemail.Status(q.Get("status")), QueueARN: q.Get("queue"), After: q.Get("cursor")}
 	switch f.Status {
-	case "", voicemail.StatusQueued, voicemail.StatusDelivered, voicemail.StatusFailed:
+	case "", voicemail.StatusQueued, voicemail.StatusDelivered, voicemail.StatusFailed, voicemail.StatusEmpty:
 	default:
-		return errorf(http.StatusBadRequest, "status %q: want queued, delivered or failed", f.Status)
+		return errorf(http.StatusBadRequest, "status %q: want queued, delivered, failed or empty", f.Status)
 	}
 	if v := q.Get("since"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)

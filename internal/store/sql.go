@@ -121,6 +121,8 @@ func schema(d dialect) []string {
 			duration_ms  BIGINT NOT NULL DEFAULT 0,
 			audio_sha256 TEXT NOT NULL DEFAULT '',
 			transcript   TEXT NOT NULL DEFAULT '',
+			empty        INTEGER NOT NULL DEFAULT 0,
+			spoken_number TEXT NOT NULL DEFAULT '',
 			call_time    BIGINT NOT NULL,
 			created_at   BIGINT NOT NULL,
 			updated_at   BIGINT NOT NULL

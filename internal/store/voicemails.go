@@ -15,7 +15,7 @@ import (
 )
 
 const voicemailColumns = `contact_id, status, error, failed_step, run, request, steps, audio_key,
-	duration_ms, audio_sha256, transcript, created_at, updated_at`
+	duration_ms, audio_sha256, transcript, empty, spoken_number, created_at, updated_at`
 
 // InsertVoicemail stores a new voicemail. It reports false, and changes
 // nothing, when the contact is already stored: contact records arrive at
@@ -84,10 +84,10 @@ func scanVoicemail(row scanner) (*voicemail.Record, error) {
 		rec                voicemail.Record
 		status, req, steps string
 		created, updated   int64
-		run                int
+		run, empty         int
 	)
 	err := row.Scan(&rec.ContactID, &status, &rec.Error, &rec.FailedStep, &run, &req, &steps, &rec.AudioKey,
-		&rec.DurationMS, &rec.AudioSHA, &rec.Transcript, &created, &updated)
+		&rec.DurationMS, &rec.AudioSHA, &rec.Transcript, &empty, &rec.SpokenNumber, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -107,6 +107,7 @@ func scanVoicemail(row scanner) (*voicemail.Record, error) {
 	}
 	rec.Status = voicemail.Status(status)
 	rec.Run = run
+	rec.Empty = empty != 0
 	rec.Receipts = []voicemail.Receipt{}
 	rec.CreatedAt = time.UnixMilli(created).UTC()
 	rec.UpdatedAt = time.UnixMilli(updated).UTC()
@@ -129,10 +130,15 @@ func (tx *Tx) Update(ctx context.Context, rec *voicemail.Record, now time.Time) 
 		return fmt.Errorf("store: %w", err)
 	}
 	rec.UpdatedAt = now
+	empty := 0
+	if rec.Empty {
+		empty = 1
+	}
 	n, err := tx.q.exec(ctx, `UPDATE vmx_voicemail SET status = ?, error = ?, failed_step = ?, run = ?, steps = ?,
-		audio_key = ?, duration_ms = ?, audio_sha256 = ?, transcript = ?, updated_at = ? WHERE contact_id = ?`,
+		audio_key = ?, duration_ms = ?, audio_sha256 = ?, transcript = ?, empty = ?, spoken_number = ?, updated_at = ?
+		WHERE contact_id = ?`,
 		string(rec.Status), rec.Error, rec.FailedStep, rec.Run, string(steps), rec.AudioKey, rec.DurationMS, rec.AudioSHA,
-		rec.Transcript, now.UnixMilli(), rec.ContactID)
+		rec.Transcript, empty, rec.SpokenNumber, now.UnixMilli(), rec.ContactID)
 	if err != nil {
 		return fmt.Errorf("store: update voicemail %s: %w", rec.ContactID, err)
 	}

@@ -58,6 +58,7 @@ const (
 	StatusQueued    Status = "queued"    // accepted; the pipeline has work to do
 	StatusDelivered Status = "delivered" // every destination has it and the flag is reset
 	StatusFailed    Status = "failed"    // invalid, or a step gave up; Error says why
+	StatusEmpty     Status = "empty"     // no speech, and empty voicemails are not delivered
 )
 
 // Steps of the pipeline, in order.
@@ -82,9 +83,14 @@ type Record struct {
 	DurationMS int64                `json:"duration_ms"`
 	AudioSHA   string               `json:"audio_sha256,omitempty"`
 	Transcript string               `json:"transcript,omitempty"`
-	Receipts   []Receipt            `json:"receipts"`
-	CreatedAt  time.Time            `json:"created_at"`
-	UpdatedAt  time.Time            `json:"updated_at"`
+	// Empty is set when the recording holds no speech: the caller hung up
+	// without speaking.
+	Empty bool `json:"empty"`
+	// SpokenNumber is a callback number the caller said, as digits.
+	SpokenNumber string    `json:"spoken_number,omitempty"`
+	Receipts     []Receipt `json:"receipts"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 // Receipt records one delivery to one destination.

@@ -81,19 +81,23 @@ func New(cfg Config, client *http.Client) (*Sink, error) {
 
 // Body is the JSON a webhook receives.
 type Body struct {
-	Schema     string            `json:"schema"`
-	DeliveryID string            `json:"delivery_id"`
-	ContactID  string            `json:"contact_id"`
-	InstanceID string            `json:"instance_id"`
-	QueueARN   string            `json:"queue_arn"`
-	AgentID    string            `json:"agent_id,omitempty"`
-	Caller     string            `json:"caller"`
-	Language   string            `json:"language"`
-	CallTime   time.Time         `json:"call_time"`
-	DurationMS int64             `json:"duration_ms"`
-	Transcript string            `json:"transcript"`
-	MediaURL   string            `json:"media_url"`
-	Attributes map[string]string `json:"attributes"`
+	Schema     string    `json:"schema"`
+	DeliveryID string    `json:"delivery_id"`
+	ContactID  string    `json:"contact_id"`
+	InstanceID string    `json:"instance_id"`
+	QueueARN   string    `json:"queue_arn"`
+	AgentID    string    `json:"agent_id,omitempty"`
+	Caller     string    `json:"caller"`
+	Language   string    `json:"language"`
+	CallTime   time.Time `json:"call_time"`
+	DurationMS int64     `json:"duration_ms"`
+	Transcript string    `json:"transcript"`
+	// Empty is true when the recording holds no speech.
+	Empty bool `json:"empty"`
+	// SpokenNumber is a callback number the caller said, as digits.
+	SpokenNumber string            `json:"spoken_number,omitempty"`
+	MediaURL     string            `json:"media_url"`
+	Attributes   map[string]string `json:"attributes"`
 }
 
 // Deliver posts the voicemail. Client errors (4xx other than 408 and 429)
@@ -102,19 +106,21 @@ type Body struct {
 func (s *Sink) Deliver(ctx context.Context, d *voicemail.Delivery, key string) (string, error) {
 	r := d.Record
 	body, err := json.Marshal(Body{
-		Schema:     SchemaVersion,
-		DeliveryID: key,
-		ContactID:  r.ContactID,
-		InstanceID: r.InstanceID,
-		QueueARN:   r.QueueARN,
-		AgentID:    r.AgentID,
-		Caller:     r.Caller,
-		Language:   r.Language,
-		CallTime:   r.CallTime.UTC(),
-		DurationMS: r.DurationMS,
-		Transcript: r.Transcript,
-		MediaURL:   d.MediaURL,
-		Attributes: r.Attributes,
+		Schema:       SchemaVersion,
+		DeliveryID:   key,
+		ContactID:    r.ContactID,
+		InstanceID:   r.InstanceID,
+		QueueARN:     r.QueueARN,
+		AgentID:      r.AgentID,
+		Caller:       r.Caller,
+		Language:     r.Language,
+		CallTime:     r.CallTime.UTC(),
+		DurationMS:   r.DurationMS,
+		Transcript:   r.Transcript,
+		Empty:        r.Empty,
+		SpokenNumber: r.SpokenNumber,
+		MediaURL:     d.MediaURL,
+		Attributes:   r.Attributes,
 	})
 	if err != nil {
 		return "", retry.Permanent(fmt.Errorf("webhook: encode: %w", err))

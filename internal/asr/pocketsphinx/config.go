@@ -1,0 +1,179 @@
+// Package pocketsphinx is vmx's embedded speech-to-text engine: CMU
+// PocketSphinx through cgo, decoding telephone voicemail on the machine
+// that processes it, with no service to call.
+//
+// The engine needs cgo, the pocketsphinx build tag and Debian's
+// libpocketsphinx-dev and pocketsphinx-en-us packages; in any other build
+// New returns an error wrapping asr.ErrUnavailable that says why. Config and
+// the pause splitter compile everywhere, so configuration can be checked by
+// a vmx that cannot run the engine.
+package pocketsphinx
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Engine names and model locations.
+const (
+	// Name is the engine's name in configuration and in asr.Result.Engine.
+	Name = "pocketsphinx"
+	// DefaultModelDir is where Debian's pocketsphinx-en-us installs the
+	// US English model.
+	DefaultModelDir = "/usr/share/pocketsphinx/model/en-us"
+)
+
+// Speed trades accuracy for decoding time.
+type Speed string
+
+const (
+	// SpeedFast runs PocketSphinx's lexicon-tree pass and word-lattice
+	// best path, skips the flat-lexicon second pass and caps the
+	// hypotheses kept per frame. It is the default: on the test speech
+	// it decoded in half the time of SpeedAccurate with no more errors.
+	SpeedFast Speed = "fast"
+	// SpeedAccurate runs all three of PocketSphinx's passes with its
+	// default beams.
+	SpeedAccurate Speed = "accurate"
+	// SpeedFastest is SpeedFast with tighter caps on the hypotheses kept
+	// per frame: ≈ 20 % faster again, for 4–6 more points of WER on the
+	// test speech.
+	SpeedFastest Speed = "fastest"
+)
+
+// Config configures the engine. Every field is optional; the zero Config
+// decodes with Debian's US English model.
+type Config struct {
+	// ModelDir holds the model; the three paths below default to files
+	// in it. Default DefaultModelDir.
+	ModelDir string
+	// HMM is the acoustic model directory. Default ModelDir/en-us.
+	HMM string
+	// Dict is the pronunciation dictionary. Default
+	// ModelDir/cmudict-en-us.dict.
+	Dict string
+	// LM is the general language model. Default ModelDir/en-us.lm.bin.
+	LM string
+	// DomainLM, when set, is an ARPA or binary (.lm.bin) language model
+	// of voicemail phrases interpolated with LM: a domain model alone is
+	// brittle on off-domain speech, mixed in it helps. Words it has that
+	// Dict lacks are ignored.
+	DomainLM string
+	// DomainWeight is DomainLM's interpolation weight, between 0 and 1
+	// exclusive; LM gets 1-DomainWeight. Default 0.5.
+	DomainWeight float64
+	// Language is the model's language as a BCP 47 tag. Transcribe
+	// refuses Options.Language of another primary language, rather than
+	// producing English-sounding nonsense. Default en-US.
+	Language string
+	// Speed is SpeedFast (default), SpeedAccurate or SpeedFastest.
+	Speed Speed
+	// MaxDecoders bounds the decoders kept, and so the transcriptions
+	// run at once; each holds ≈ 150 MB and takes ≈ 0.6 s to load.
+	// Default runtime.GOMAXPROCS(0): decoding is CPU-bound.
+	MaxDecoders int
+	// Pause is the silence that ends an utterance. Default 400 ms.
+	Pause time.Duration
+	// MaxUtterance cuts utterances that run longer without a pause, so
+	// that one utterance's audio bounds memory. Default 30 s.
+	MaxUtterance time.Duration
+	// Verbose leaves PocketSphinx's own log on standard error. It is
+	// off by default because PocketSphinx logs hundreds of lines per
+	// decoder. The setting is process-wide: the C library has one log.
+	Verbose bool
+}
+
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config {
+	if c.ModelDir == "" {
+		c.ModelDir = DefaultModelDir
+	}
+	if c.HMM == "" {
+		c.HMM = filepath.Join(c.ModelDir, "en-us")
+	}
+	if c.Dict == "" {
+		c.Dict = filepath.Join(c.ModelDir, "cmudict-en-us.dict")
+	}
+	if c.LM == "" {
+		c.LM = filepath.Join(c.ModelDir, "en-us.lm.bin")
+	}
+	if c.DomainWeight == 0 {
+		c.DomainWeight = 0.5
+	}
+	if c.Language == "" {
+		c.Language = "en-US"
+	}
+	if c.Speed == "" {
+		c.Speed = SpeedFast
+	}
+	if c.MaxDecoders == 0 {
+		c.MaxDecoders = runtime.GOMAXPROCS(0)
+	}
+	if c.Pause == 0 {
+		c.Pause = 400 * time.Millisecond
+	}
+	if c.MaxUtterance == 0 {
+		c.MaxUtterance = 30 * time.Second
+	}
+	return c
+}
+
+// Validate checks a defaulted Config: the rules, and that the model files
+// exist, since PocketSphinx reports a missing file only in its own log.
+func (c Config) Validate() error {
+	var errs []error
+	check := func(field, path string, dir bool) {
+		fi, err := os.Stat(path)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		case dir && !fi.IsDir():
+			errs = append(errs, fmt.Errorf("%s: %s is not a directory", field, path))
+		case !dir && fi.IsDir():
+			errs = append(errs, fmt.Errorf("%s: %s is a directory", field, path))
+		}
+	}
+	check("hmm", c.HMM, true)
+	check("dict", c.Dict, false)
+	check("lm", c.LM, false)
+	if c.DomainLM != "" {
+		check("domain_lm", c.DomainLM, false)
+	}
+	if !(c.DomainWeight > 0 && c.DomainWeight < 1) {
+		errs = append(errs, fmt.Errorf("domain_weight: %g must be between 0 and 1 exclusive", c.DomainWeight))
+	}
+	switch c.Speed {
+	case SpeedFast, SpeedAccurate, SpeedFastest:
+	default:
+		errs = append(errs, fmt.Errorf("speed: %q must be %q, %q or %q", c.Speed, SpeedFast, SpeedAccurate, SpeedFastest))
+	}
+	if c.MaxDecoders < 1 {
+		errs = append(errs, fmt.Errorf("max_decoders: %d must be at least 1", c.MaxDecoders))
+	}
+	if c.Pause < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("pause: %s must be at least 100ms", c.Pause))
+	}
+	if c.MaxUtterance < 2*time.Second || c.MaxUtterance > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("max_utterance: %s must be between 2s and 5m", c.MaxUtterance))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("pocketsphinx: %w", err)
+	}
+	return nil
+}
+
+// speaks reports whether the model can transcribe a language tag: any tag
+// of the model's primary language does (en-GB audio with an en-US model),
+// and so does an empty tag.
+func (c Config) speaks(tag string) bool {
+	primary := func(t string) string {
+		t, _, _ = strings.Cut(strings.ReplaceAll(t, "_", "-"), "-")
+		return strings.ToLower(t)
+	}
+	return tag == "" || primary(tag) == primary(c.Language)
+}

@@ -1,0 +1,218 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/vmx-dev/vmx/internal/asr"
+	"github.com/vmx-dev/vmx/internal/asr/testset"
+	"github.com/vmx-dev/vmx/internal/asr/wer"
+	"github.com/vmx-dev/vmx/internal/wav"
+)
+
+func transcribeCommand() Command {
+	return Command{
+		Name:  "transcribe",
+		Usage: "[--config FILE] [flags] FILE.wav",
+		Short: "transcribe a WAV with the configured speech-to-text engine",
+		Run:   runTranscribe,
+	}
+}
+
+func runTranscribe(ctx context.Context, env *Env, args []string) (int, error) {
+	fs := newFlagSet(env, "transcribe", "[--config FILE] [flags] FILE.wav")
+	var language string
+	var jsonOut bool
+	fs.StringVar(&language, "language", "en-US", "language of the speech")
+	fs.BoolVar(&jsonOut, "json", false, "print the Transcribe-shaped JSON document instead of the text")
+	cfg, pos, err := loadConfig(env, fs, args, false)
+	if err != nil {
+		return 2, err
+	}
+	if len(pos) != 1 {
+		return 2, usagef("want one FILE.wav")
+	}
+	engine, closeEngine, err := newEngine(cfg)
+	if err != nil {
+		return 1, err
+	}
+	defer closeEngine()
+	res, _, err := transcribeFile(ctx, engine, pos[0], language)
+	if err != nil {
+		return 1, err
+	}
+	if jsonOut {
+		doc, err := res.TranscribeJSON(strings.TrimSuffix(filepath.Base(pos[0]), filepath.Ext(pos[0])))
+		if err != nil {
+			return 1, err
+		}
+		fmt.Fprintf(env.Stdout, "%s\n", doc)
+		return 0, nil
+	}
+	if res.Empty {
+		fmt.Fprintln(env.Stderr, "no speech in the recording")
+	}
+	fmt.Fprintln(env.Stdout, res.Text)
+	return 0, nil
+}
+
+// transcribeFile runs engine on a WAV file and says how long it took.
+func transcribeFile(ctx context.Context, engine asr.Engine, path, language string) (*asr.Result, time.Duration, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	r, err := wav.NewReader(f)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	if r.Format().Channels != 1 || r.Format().BitsPerSample != 16 {
+		return nil, 0, fmt.Errorf("%s: want mono 16-bit PCM, got %d channels of %d bits", path, r.Format().Channels, r.Format().BitsPerSample)
+	}
+	start := time.Now()
+	res, err := engine.Transcribe(ctx, asr.Audio{PCM: r, SampleRate: r.Format().SampleRate}, asr.Options{Language: language})
+	return res, time.Since(start), err
+}
+
+// benchASR scores an engine on a manifest of (audio, reference text):
+// corpus word error rate and real-time factor (processing time over audio
+// time), and the same for Debian's pocketsphinx_batch with its default
+// model when --baseline is given.
+func benchASR(ctx context.Context, env *Env, args []string) (int, error) {
+	fs := newFlagSet(env, "bench asr", "--manifest FILE | --make-testset DIR [--baseline]")
+	var manifest, makeDir string
+	var baseline, verbose bool
+	fs.StringVar(&manifest, "manifest", "", "JSON lines of {\"audio\": WAV, \"text\": reference}")
+	fs.StringVar(&makeDir, "make-testset", "", "build vmx's telephone test set (flite voices, 8 kHz µ-law, some noisy) into DIR and score it")
+	fs.BoolVar(&baseline, "baseline", false, "also score a plain pocketsphinx_batch run with the default model")
+	fs.BoolVar(&verbose, "v", false, "print every file's hypothesis")
+	cfg, pos, err := loadConfig(env, fs, args, false)
+	if err != nil {
+		return 2, err
+	}
+	if len(pos) > 0 || (manifest == "") == (makeDir == "") {
+		return 2, usagef("want --manifest FILE or --make-testset DIR")
+	}
+	if makeDir != "" {
+		if manifest, err = testset.Build(ctx, makeDir); err != nil {
+			return 1, err
+		}
+	}
+	entries, err := testset.ReadManifest(manifest)
+	if err != nil {
+		return 1, err
+	}
+	engine, closeEngine, err := newEngine(cfg)
+	if err != nil {
+		return 1, err
+	}
+	defer closeEngine()
+	var total wer.Counts
+	var audio, spent time.Duration
+	for _, e := range entries {
+		res, took, err := transcribeFile(ctx, engine, e.Audio, "en-US")
+		if err != nil {
+			return 1, err
+		}
+		c := wer.Compare(e.Text, res.Text)
+		total = total.Add(c)
+		audio += time.Duration(res.AudioMS) * time.Millisecond
+		spent += took
+		if verbose {
+			fmt.Fprintf(env.Stdout, "%-40s WER %5.1f%%  %q\n", filepath.Base(e.Audio), 100*c.Rate(), res.Text)
+		}
+	}
+	fmt.Fprintf(env.Stdout, "| engine | files | words | WER | real-time factor |\n|---|---|---|---|---|\n")
+	fmt.Fprintf(env.Stdout, "| vmx %s | %d | %d | %.1f %% | %.3f |\n", engine.Name(), len(entries), total.RefWords, 100*total.Rate(), spent.Seconds()/audio.Seconds())
+	if baseline {
+		b, rtf, err := pocketsphinxBatch(ctx, entries)
+		if err != nil {
+			return 1, err
+		}
+		fmt.Fprintf(env.Stdout, "| pocketsphinx_batch, default model | %d | %d | %.1f %% | %.3f |\n", len(entries), b.RefWords, 100*b.Rate(), rtf)
+	}
+	return 0, nil
+}
+
+// pocketsphinxBatch runs Debian's pocketsphinx_batch over the entries with
+// its default model, told the audio is 8 kHz, and scores its hypotheses.
+func pocketsphinxBatch(ctx context.Context, entries []testset.Entry) (wer.Counts, float64, error) {
+	dir, err := os.MkdirTemp("", "vmx-psbatch-")
+	if err != nil {
+		return wer.Counts{}, 0, err
+	}
+	defer os.RemoveAll(dir)
+	var ctl strings.Builder
+	var audio time.Duration
+	for i, e := range entries {
+		// pocketsphinx_batch reads raw headerless PCM.
+		in, err := os.Open(e.Audio)
+		if err != nil {
+			return wer.Counts{}, 0, err
+		}
+		r, err := wav.NewReader(in)
+		if err != nil {
+			in.Close()
+			return wer.Counts{}, 0, err
+		}
+		out, err := os.Create(filepath.Join(dir, fmt.Sprintf("u%04d.raw", i)))
+		if err != nil {
+			in.Close()
+			return wer.Counts{}, 0, err
+		}
+		n, err := io.Copy(out, r)
+		in.Close()
+		out.Close()
+		if err != nil {
+			return wer.Counts{}, 0, err
+		}
+		audio += time.Duration(n/16) * time.Millisecond
+		fmt.Fprintf(&ctl, "u%04d\n", i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ctl"), []byte(ctl.String()), 0o644); err != nil {
+		return wer.Counts{}, 0, err
+	}
+	hyp := filepath.Join(dir, "hyp")
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, "pocketsphinx_batch", "-adcin", "yes", "-cepdir", dir, "-cepext", ".raw",
+		"-ctl", filepath.Join(dir, "ctl"), "-hyp", hyp, "-samprate", "8000", "-nfft", "256")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return wer.Counts{}, 0, fmt.Errorf("pocketsphinx_batch (apt-get install pocketsphinx): %w: %s", err, lastLine(string(out)))
+	}
+	spent := time.Since(start)
+	f, err := os.Open(hyp)
+	if err != nil {
+		return wer.Counts{}, 0, err
+	}
+	defer f.Close()
+	got := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// "text words (u0001 -12345)"
+		line := sc.Text()
+		if i := strings.LastIndex(line, " ("); i >= 0 {
+			id := strings.Fields(line[i+2:])
+			if len(id) > 0 {
+				got[id[0]] = line[:i]
+			}
+		}
+	}
+	var total wer.Counts
+	for i, e := range entries {
+		total = total.Add(wer.Compare(e.Text, got[fmt.Sprintf("u%04d", i)]))
+	}
+	return total, spent.Seconds() / audio.Seconds(), nil
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}

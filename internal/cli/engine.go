@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/transcribe"
+
+	"github.com/vmx-dev/vmx/internal/asr"
+	"github.com/vmx-dev/vmx/internal/asr/awstranscribe"
+	"github.com/vmx-dev/vmx/internal/asr/pocketsphinx"
+	"github.com/vmx-dev/vmx/internal/config"
+)
+
+// newEngine builds the speech-to-text engine named by cfg.Transcriber.
+func newEngine(cfg *config.Config) (asr.Engine, func(), error) {
+	switch cfg.Transcriber {
+	case "", "none":
+		return asr.None{}, func() {}, nil
+	case "pocketsphinx":
+		e, err := pocketsphinx.New(pocketsphinx.Config{
+			ModelDir: cfg.PocketSphinx.ModelDir,
+			DomainLM: cfg.PocketSphinx.DomainLM,
+			Speed:    pocketsphinx.Speed(cfg.PocketSphinx.Speed),
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("transcriber: %w", err)
+		}
+		return e, func() { e.Close() }, nil
+	case "aws":
+		awsCfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion(region(cfg)))
+		if err != nil {
+			return nil, nil, fmt.Errorf("transcriber: aws: %w", err)
+		}
+		s3Client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+			if cfg.S3.Endpoint != "" {
+				o.BaseEndpoint = aws.String(cfg.S3.Endpoint)
+			}
+			o.UsePathStyle = cfg.S3.PathStyle
+		})
+		e, err := awstranscribe.New(transcribe.NewFromConfig(awsCfg), awstranscribe.S3Fetcher(s3Client), awstranscribe.Config{
+			Bucket:           cfg.S3.Bucket,
+			OutputPrefix:     "transcripts-aws/", // vmx's own transcript keeps transcripts/…
+			DefaultLanguage:  cfg.Defaults.Language,
+			Vocabulary:       cfg.Transcribe.Vocabulary,
+			RedactPII:        cfg.Transcribe.RedactPII,
+			IdentifyLanguage: cfg.Transcribe.IdentifyLanguage,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("transcriber: %w", err)
+		}
+		return e, func() {}, nil
+	}
+	return nil, nil, fmt.Errorf("transcriber: unknown engine %q", cfg.Transcriber)
+}
+
+func region(cfg *config.Config) string {
+	if cfg.AWS.Region != "" {
+		return cfg.AWS.Region
+	}
+	return "us-east-1"
+}
