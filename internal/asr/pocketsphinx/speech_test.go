@@ -19,8 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmx-dev/vmx/internal/asr/testset"
+	werpkg "github.com/vmx-dev/vmx/internal/asr/wer"
+
 	"github.com/vmx-dev/vmx/internal/asr"
-	"github.com/vmx-dev/vmx/internal/audio/resample"
 	"github.com/vmx-dev/vmx/internal/wav"
 )
 
@@ -83,15 +85,7 @@ func say(t testing.TB, text string) []int16 {
 	for i := range s {
 		s[i] = int16(uint16(raw[2*i]) | uint16(raw[2*i+1])<<8)
 	}
-	bp, err := resample.NewBandPass(8000, 300, 3400)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bp.Process(s, s)
-	for i, v := range s {
-		s[i] = ulawDecode(ulawEncode(v))
-	}
-	return s
+	return testset.Line(s)
 }
 
 // silence returns ms milliseconds of quiet line noise.
@@ -113,85 +107,8 @@ func concat(parts ...[]int16) []int16 {
 	return out
 }
 
-// ulawEncode and ulawDecode are G.711 µ-law, the telephone network's
-// 8-bit companding.
-func ulawEncode(v int16) byte {
-	const bias, clip = 0x84, 32635
-	x := int(v)
-	sign := 0
-	if x < 0 {
-		x, sign = -x, 0x80
-	}
-	x = min(x, clip) + bias
-	exp := 7
-	for mask := 0x4000; x&mask == 0 && exp > 0; mask >>= 1 {
-		exp--
-	}
-	mant := (x >> (exp + 3)) & 0x0F
-	return ^byte(sign | exp<<4 | mant)
-}
-
-func ulawDecode(u byte) int16 {
-	u = ^u
-	x := (int(u&0x0F)<<3 + 0x84) << ((u >> 4) & 7)
-	if u&0x80 != 0 {
-		return int16(0x84 - x)
-	}
-	return int16(x - 0x84)
-}
-
-// wer is the word error rate of hyp against ref: word-level edit
-// distance over the reference length.
-func wer(ref, hyp string) float64 {
-	r, h := strings.Fields(strings.ToLower(ref)), strings.Fields(strings.ToLower(hyp))
-	prev := make([]int, len(h)+1)
-	cur := make([]int, len(h)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(r); i++ {
-		cur[0] = i
-		for j := 1; j <= len(h); j++ {
-			sub := prev[j-1]
-			if r[i-1] != h[j-1] {
-				sub++
-			}
-			cur[j] = min(sub, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	if len(r) == 0 {
-		return float64(len(h))
-	}
-	return float64(prev[len(h)]) / float64(len(r))
-}
-
-func TestWER(t *testing.T) {
-	cases := []struct {
-		ref, hyp string
-		want     float64
-	}{
-		{"a b c d", "a b c d", 0},
-		{"a b c d", "a x c d", 0.25},
-		{"a b c d", "a c d", 0.25},
-		{"a b c d", "a b b c d", 0.25},
-		{"a b c d", "", 1},
-		{"Call me", "call  me", 0},
-	}
-	for _, c := range cases {
-		if got := wer(c.ref, c.hyp); got != c.want {
-			t.Errorf("wer(%q, %q) = %g, want %g", c.ref, c.hyp, got, c.want)
-		}
-	}
-	// µ-law keeps a sample within half its segment's step (2^(exp+3)),
-	// i.e. within ≈ 3 % of its value.
-	for v := -32768; v <= 32767; v += 7 {
-		got := int(ulawDecode(ulawEncode(int16(v))))
-		if d := got - v; d*d > (v*v)/256+32*32 && abs(v) < 32635 {
-			t.Fatalf("µ-law round trip of %d gave %d", v, got)
-		}
-	}
-}
+// wer is the word error rate of hyp against ref.
+func wer(ref, hyp string) float64 { return werpkg.Compare(ref, hyp).Rate() }
 
 // voicemailPhrases train the test's domain language model: what callers
 // say on voicemail, not the test sentences themselves.
@@ -498,43 +415,15 @@ func TestSpeechHumanTelephone(t *testing.T) {
 	}
 }
 
-// telephoneFrom16k reads a 16 kHz WAV or raw file and makes it 8 kHz
-// band-limited µ-law telephone audio.
+// telephoneFrom16k reads a 16 kHz WAV or raw file and makes it telephone
+// audio.
 func telephoneFrom16k(t testing.TB, path string) []int16 {
 	t.Helper()
-	f, err := os.Open(path)
+	wide, err := testset.Read16k(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(path, ".wav") {
-		wr, err := wav.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := wr.Format(); got.SampleRate != 16000 || got.Channels != 1 || got.BitsPerSample != 16 {
-			t.Fatalf("%s: %+v", path, got)
-		}
-		r = wr
-	}
-	raw, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wide := make([]int16, len(raw)/2)
-	for i := range wide {
-		wide[i] = int16(uint16(raw[2*i]) | uint16(raw[2*i+1])<<8)
-	}
-	d := resample.NewDownsampler()
-	s := make([]int16, d.OutLen(len(wide)))
-	d.Process(s, wide)
-	bp, _ := resample.NewBandPass(8000, 300, 3400)
-	bp.Process(s, s)
-	for i, v := range s {
-		s[i] = ulawDecode(ulawEncode(v))
-	}
-	return s
+	return testset.Telephone(wide)
 }
 
 // rssMB is the process's resident memory.

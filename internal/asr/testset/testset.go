@@ -1,7 +1,8 @@
-// Package testset builds vmx's own telephone speech test set: the
-// project's voicemail sentences spoken by flite voices, brought to 8 kHz,
-// passed through G.711 µ-law as a phone line does, some with noise; and it
-// reads manifests of (audio, reference text) for `vmx bench asr`.
+// Package testset builds speech test sets for `vmx bench asr`: vmx's own
+// (the project's voicemail sentences spoken by flite voices, some with
+// noise) and Debian's pocketsphinx-testdata human read speech, both made
+// into telephone audio (8 kHz, 300–3400 Hz, G.711 µ-law); and it reads
+// manifests of (audio, reference text).
 package testset
 
 import (
@@ -20,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/vmx-dev/vmx/internal/audio/resample"
 	"github.com/vmx-dev/vmx/internal/wav"
 )
 
@@ -95,15 +97,17 @@ func Build(ctx context.Context, dir string) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			if rate == 16000 {
-				pcm = Decimate2(pcm)
-			} else if rate != 8000 {
-				return "", fmt.Errorf("testset: flite voice %s speaks at %d Hz", voice, rate)
-			}
 			if n%3 == 2 {
 				AddNoise(pcm, 15, rng)
 			}
-			MuLawRoundTrip(pcm)
+			switch rate {
+			case 16000:
+				pcm = Telephone(pcm)
+			case 8000:
+				pcm = Line(pcm)
+			default:
+				return "", fmt.Errorf("testset: flite voice %s speaks at %d Hz", voice, rate)
+			}
 			name := fmt.Sprintf("%02d-%s.wav", i, voice)
 			if err := writeWAV(filepath.Join(dir, name), pcm); err != nil {
 				return "", err
@@ -164,35 +168,25 @@ func writeWAV(path string, pcm []int16) error {
 	return err
 }
 
-// Decimate2 halves the sample rate with a windowed-sinc low-pass (cut-off
-// at 0.45 of the new Nyquist band's edge), so 16 kHz speech becomes 8 kHz
-// telephone audio without aliasing.
-func Decimate2(in []int16) []int16 {
-	const taps = 63
-	const cutoff = 0.45 * 0.5 // of the input rate: 3.6 kHz at 16 kHz
-	h := make([]float64, taps)
-	var sum float64
-	for i := range h {
-		x := float64(i - taps/2)
-		s := 2 * cutoff
-		if x != 0 {
-			s = math.Sin(2*math.Pi*cutoff*x) / (math.Pi * x)
-		}
-		w := 0.42 - 0.5*math.Cos(2*math.Pi*float64(i)/(taps-1)) + 0.08*math.Cos(4*math.Pi*float64(i)/(taps-1)) // Blackman
-		h[i] = s * w
-		sum += h[i]
+// Telephone turns 16 kHz speech into what a caller's phone line
+// delivers: 8 kHz, band-limited to 300–3400 Hz, through G.711 µ-law.
+func Telephone(wide []int16) []int16 {
+	d := resample.NewDownsampler()
+	s := make([]int16, d.OutLen(len(wide)))
+	d.Process(s, wide)
+	return Line(s)
+}
+
+// Line band-limits 8 kHz audio to 300–3400 Hz and passes it through G.711
+// µ-law, in place.
+func Line(pcm []int16) []int16 {
+	bp, err := resample.NewBandPass(8000, 300, 3400)
+	if err != nil {
+		panic(err) // constant arguments
 	}
-	out := make([]int16, len(in)/2)
-	for o := range out {
-		var acc float64
-		for k, c := range h {
-			if j := 2*o + k - taps/2; j >= 0 && j < len(in) {
-				acc += c * float64(in[j])
-			}
-		}
-		out[o] = clamp(acc / sum)
-	}
-	return out
+	bp.Process(pcm, pcm)
+	MuLawRoundTrip(pcm)
+	return pcm
 }
 
 // MuLawRoundTrip encodes every sample to G.711 µ-law and back, as a phone
@@ -245,4 +239,66 @@ func AddNoise(pcm []int16, snrDB float64, rng *rand.Rand) {
 
 func clamp(v float64) int16 {
 	return int16(max(-32768, min(32767, math.Round(v))))
+}
+
+// HumanDir is where Debian's pocketsphinx-testdata keeps its recordings.
+const HumanDir = "/usr/share/pocketsphinx/test/data"
+
+// BuildHuman writes Debian's pocketsphinx-testdata read speech (16 kHz
+// librivox and cards clips, and goforward.raw) into dir as telephone audio,
+// with manifest.jsonl.
+func BuildHuman(dir string) (string, error) {
+	type clip struct{ path, ref string }
+	var clips []clip
+	for _, set := range []struct{ dir, transcripts string }{{"librivox", "transcription"}, {"cards", "cards.transcription"}} {
+		b, err := os.ReadFile(filepath.Join(HumanDir, set.dir, set.transcripts))
+		if err != nil {
+			return "", fmt.Errorf("testset: pocketsphinx-testdata (apt-get install pocketsphinx-testdata): %w", err)
+		}
+		// Lines are "<s> words </s> (fileid)".
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			words, id, _ := strings.Cut(line, "(")
+			words = strings.TrimSpace(strings.NewReplacer("<s>", "", "</s>", "").Replace(words))
+			clips = append(clips, clip{filepath.Join(HumanDir, set.dir, strings.TrimSuffix(strings.TrimSpace(id), ")")+".wav"), words})
+		}
+	}
+	clips = append(clips, clip{filepath.Join(HumanDir, "goforward.raw"), "go forward ten meters"})
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	var manifest bytes.Buffer
+	for i, c := range clips {
+		wide, err := Read16k(c.path)
+		if err != nil {
+			return "", err
+		}
+		name := fmt.Sprintf("human-%02d.wav", i)
+		if err := writeWAV(filepath.Join(dir, name), Telephone(wide)); err != nil {
+			return "", err
+		}
+		line, _ := json.Marshal(Entry{Audio: name, Text: c.ref})
+		manifest.Write(append(line, '\n'))
+	}
+	path := filepath.Join(dir, "manifest.jsonl")
+	return path, os.WriteFile(path, manifest.Bytes(), 0o644)
+}
+
+// Read16k reads a 16 kHz mono WAV, or headerless 16 kHz PCM (.raw).
+func Read16k(path string) ([]int16, error) {
+	if strings.HasSuffix(path, ".wav") {
+		pcm, rate, err := readMono(path)
+		if err == nil && rate != 16000 {
+			err = fmt.Errorf("testset: %s is %d Hz, want 16000", path, rate)
+		}
+		return pcm, err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pcm := make([]int16, len(b)/2)
+	for i := range pcm {
+		pcm[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
+	}
+	return pcm, nil
 }
