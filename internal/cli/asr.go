@@ -67,18 +67,11 @@ func runTranscribe(ctx context.Context, env *Env, args []string) (int, error) {
 
 // transcribeFile runs engine on a WAV file and says how long it took.
 func transcribeFile(ctx context.Context, engine asr.Engine, path, language string) (*asr.Result, time.Duration, error) {
-	f, err := os.Open(path)
+	r, f, err := wav.OpenMono16(path)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer f.Close()
-	r, err := wav.NewReader(f)
-	if err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", path, err)
-	}
-	if r.Format().Channels != 1 || r.Format().BitsPerSample != 16 {
-		return nil, 0, fmt.Errorf("%s: want mono 16-bit PCM, got %d channels of %d bits", path, r.Format().Channels, r.Format().BitsPerSample)
-	}
 	start := time.Now()
 	res, err := engine.Transcribe(ctx, asr.Audio{PCM: r, SampleRate: r.Format().SampleRate}, asr.Options{Language: language})
 	return res, time.Since(start), err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 )
 
 // Errors a Reader reports for input that is not a WAVE file it can read.
@@ -143,4 +144,22 @@ func (rd *Reader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// OpenMono16 opens the WAV file name, which must hold mono 16-bit PCM, and
+// returns a reader of its samples; close the file when done.
+func OpenMono16(name string) (*Reader, *os.File, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := NewReader(f)
+	if err == nil && (r.Format().Channels != 1 || r.Format().BitsPerSample != 16) {
+		err = fmt.Errorf("%w: %d channels of %d bits, want mono 16-bit", ErrUnsupported, r.Format().Channels, r.Format().BitsPerSample)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return r, f, nil
 }

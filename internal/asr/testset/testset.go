@@ -123,18 +123,11 @@ func Build(ctx context.Context, dir string) (string, error) {
 }
 
 func readMono(path string) ([]int16, int, error) {
-	f, err := os.Open(path)
+	r, f, err := wav.OpenMono16(path)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, fmt.Errorf("testset: %w", err)
 	}
 	defer f.Close()
-	r, err := wav.NewReader(f)
-	if err != nil {
-		return nil, 0, fmt.Errorf("testset: %s: %w", path, err)
-	}
-	if r.Format().Channels != 1 || r.Format().BitsPerSample != 16 {
-		return nil, 0, fmt.Errorf("testset: %s: want mono 16-bit, got %+v", path, r.Format())
-	}
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return nil, 0, err
