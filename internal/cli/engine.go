@@ -3,6 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/vmx-dev/vmx/internal/asr"
 	"github.com/vmx-dev/vmx/internal/asr/awstranscribe"
+	"github.com/vmx-dev/vmx/internal/asr/lm"
 	"github.com/vmx-dev/vmx/internal/asr/pocketsphinx"
 	"github.com/vmx-dev/vmx/internal/config"
 )
@@ -21,9 +25,13 @@ func newEngine(cfg *config.Config) (asr.Engine, func(), error) {
 	case "", "none":
 		return asr.None{}, func() {}, nil
 	case "pocketsphinx":
+		domainLM, err := domainLM(cfg)
+		if err != nil {
+			return nil, nil, fmt.Errorf("transcriber: %w", err)
+		}
 		e, err := pocketsphinx.New(pocketsphinx.Config{
 			ModelDir: cfg.PocketSphinx.ModelDir,
-			DomainLM: cfg.PocketSphinx.DomainLM,
+			DomainLM: domainLM,
 			Speed:    pocketsphinx.Speed(cfg.PocketSphinx.Speed),
 		})
 		if err != nil {
@@ -62,4 +70,26 @@ func region(cfg *config.Config) string {
 		return cfg.AWS.Region
 	}
 	return "us-east-1"
+}
+
+// domainLM resolves pocketsphinx.domain_lm to a file: vmx's built-in
+// voicemail model is written, once, to <data_dir>/models; it is generated
+// from text the project writes, the same for every build.
+func domainLM(cfg *config.Config) (string, error) {
+	switch cfg.PocketSphinx.DomainLM {
+	case "none", "":
+		return "", nil
+	case "builtin":
+	default:
+		return cfg.PocketSphinx.DomainLM, nil
+	}
+	path := filepath.Join(cfg.DataDir, "models", fmt.Sprintf("voicemail-%d-%d.arpa", lm.DefaultSeed, lm.DefaultSentences))
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", err
+	}
+	err := writeFileAtomic(path, func(w io.Writer) error { return lm.Build(w, lm.DefaultSeed, lm.DefaultSentences) })
+	return path, err
 }

@@ -162,7 +162,7 @@ type IVR struct {
 // PocketSphinx configures the embedded speech-to-text engine.
 type PocketSphinx struct {
 	ModelDir string // Debian's pocketsphinx-en-us model directory
-	DomainLM string // a voicemail language model interpolated with the general one
+	DomainLM string // builtin, none, or a voicemail language model file interpolated with the general one
 	Speed    string // fast, accurate or fastest
 }
 
@@ -225,7 +225,7 @@ func Default() *Config {
 		Jobs:              Jobs{Workers: runtime.NumCPU(), MaxAttempts: 10, RescueAfter: 2 * time.Minute},
 		IVR:               IVR{RecordingWait: 10 * time.Minute},
 		Links:             Links{PresignTTL: 5 * time.Minute},
-		PocketSphinx:      PocketSphinx{ModelDir: "/usr/share/pocketsphinx/model/en-us", Speed: "fast"},
+		PocketSphinx:      PocketSphinx{ModelDir: "/usr/share/pocketsphinx/model/en-us", DomainLM: "builtin", Speed: "fast"},
 		Text:              Text{CallbackNumber: true, MaskKeep: 4},
 		EmptyVoicemails:   "deliver",
 		sources:           map[string]Source{},
