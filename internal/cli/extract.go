@@ -164,7 +164,8 @@ func openExtractSource(ctx context.Context, env *Env, input string, f *extractFl
 	case "":
 		return f.kvs.openSource(ctx, env, opts)
 	case "-":
-		return mkv.NewFragmentReader(withProgress(env, env.Stdin, -1)), func() {}, nil
+		r, finish := withProgress(env, env.Stdin, -1)
+		return mkv.NewFragmentReader(r), finish, nil
 	}
 	file, err := os.Open(input)
 	if err != nil {
@@ -174,7 +175,8 @@ func openExtractSource(ctx context.Context, env *Env, input string, f *extractFl
 	if st, err := file.Stat(); err == nil {
 		size = st.Size()
 	}
-	return mkv.NewFragmentReader(withProgress(env, file, size)), func() { file.Close() }, nil
+	r, finish := withProgress(env, file, size)
+	return mkv.NewFragmentReader(r), func() { finish(); file.Close() }, nil
 }
 
 // progressMinBytes is the input size from which a progress bar is worth
@@ -183,18 +185,25 @@ const progressMinBytes = 8 << 20
 
 // withProgress draws a progress bar on stderr, when it is a terminal, as r
 // is read: against size when it is known and large, as a byte count when it
-// is not (stdin).
-func withProgress(env *Env, r io.Reader, size int64) io.Reader {
-	if !env.StderrIsTerminal || (size >= 0 && size < progressMinBytes) {
-		return r
+// is not (stdin). finish removes the bar and stops its drawing goroutine;
+// call it before the command returns.
+func withProgress(env *Env, r io.Reader, size int64) (_ io.Reader, finish func()) {
+	return progressReader(env, r, size, "extracting", progressMinBytes)
+}
+
+// progressReader is withProgress with a description and a size below
+// which no bar is drawn.
+func progressReader(env *Env, r io.Reader, size int64, desc string, minBytes int64) (io.Reader, func()) {
+	if !env.StderrIsTerminal || (size >= 0 && size < minBytes) {
+		return r, func() {}
 	}
 	bar := progressbar.NewOptions64(size,
 		progressbar.OptionSetWriter(env.Stderr),
-		progressbar.OptionSetDescription("extracting"),
+		progressbar.OptionSetDescription(desc),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionThrottle(100*time.Millisecond))
-	return io.TeeReader(r, bar)
+	return io.TeeReader(r, bar), func() { bar.Finish() }
 }
 
 func defaultOutput(output, contactID, input string) string {

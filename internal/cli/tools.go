@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
-
-	"github.com/schollz/progressbar/v3"
 
 	"github.com/vmx-dev/vmx/internal/config"
 	"github.com/vmx-dev/vmx/internal/server"
@@ -127,11 +124,8 @@ func replayFile(ctx context.Context, env *Env, a *app, name string) (*server.Int
 			size = st.Size()
 		}
 	}
-	if env.StderrIsTerminal {
-		bar := progressbar.NewOptions64(size, progressbar.OptionSetWriter(env.Stderr), progressbar.OptionSetDescription(name),
-			progressbar.OptionShowBytes(true), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))
-		r = io.TeeReader(r, bar)
-	}
+	r, finish := progressReader(env, r, size, name, 0)
+	defer finish()
 	return server.Intake(ctx, a.pipeline, a.intake, r)
 }
 
