@@ -161,23 +161,9 @@ func TestEnergyBeepThenSpeech(t *testing.T) {
 // TestEnergyFlite checks the detector on synthetic human-like speech from
 // flite's four voices, in pink noise, after the beep.
 func TestEnergyFlite(t *testing.T) {
-	const text = "Hi, this is Mary calling about my order number four five six seven. " +
-		"Please call me back at your earliest convenience. Thank you, goodbye."
 	for _, voice := range []string{"kal", "slt", "awb", "rms"} {
 		t.Run(voice, func(t *testing.T) {
-			speech := flite(t, voice, text)
-			msg := append(pcm16(tone(testRate/2, 1000, 0.4)), make([]int16, testRate/2)...)
-			offset := int64(len(msg)) * 1000 / testRate
-			msg = append(msg, speech...)
-			msg = append(msg, make([]int16, testRate)...)
-			want := levelSpans(msg, 300)
-			if want[0].StartMS < offset { // the beep is loud too
-				want = want[1:]
-			}
-			fl := make([]float64, len(msg))
-			for i, v := range msg {
-				fl[i] = float64(v) / 32768
-			}
+			fl, want := fliteVoicemail(t, voice)
 			for _, snr := range []float64{20, 10} {
 				r := analyseEnergy(t, pcm16(addNoise(fl, want, snr, true, 3)), EnergyConfig{}, Options{Pad: -1})
 				agree := frameAgreement(r.Spans, want, r.AudioMS)

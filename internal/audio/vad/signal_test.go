@@ -320,3 +320,26 @@ func frameAgreement(got, want []Span, totalMS int64) float64 {
 	}
 	return float64(agree) / float64(n)
 }
+
+// fliteVoicemail is a voicemail as a line carries it: the 1 kHz beep, half
+// a second of silence, a flite voice leaving a message, a second of
+// silence. It returns the samples scaled to ±1 and the speech spans the
+// level truth finds after the beep.
+func fliteVoicemail(t *testing.T, voice string) ([]float64, []Span) {
+	t.Helper()
+	const text = "Hi, this is Mary calling about my order number four five six seven. " +
+		"Please call me back at your earliest convenience. Thank you, goodbye."
+	msg := append(pcm16(tone(testRate/2, 1000, 0.4)), make([]int16, testRate/2)...)
+	offset := int64(len(msg)) * 1000 / testRate
+	msg = append(msg, flite(t, voice, text)...)
+	msg = append(msg, make([]int16, testRate)...)
+	want := levelSpans(msg, 300)
+	if want[0].StartMS < offset { // the beep is loud too
+		want = want[1:]
+	}
+	fl := make([]float64, len(msg))
+	for i, v := range msg {
+		fl[i] = float64(v) / 32768
+	}
+	return fl, want
+}

@@ -46,23 +46,9 @@ func TestSileroConformance(t *testing.T) {
 // 300-400 ms that the level truth keeps.
 func TestSileroFlite(t *testing.T) {
 	s := newTestSilero(t, testRate)
-	const text = "Hi, this is Mary calling about my order number four five six seven. " +
-		"Please call me back at your earliest convenience. Thank you, goodbye."
 	for _, voice := range []string{"kal", "slt", "awb", "rms"} {
 		t.Run(voice, func(t *testing.T) {
-			speech := flite(t, voice, text)
-			msg := append(pcm16(tone(testRate/2, 1000, 0.4)), make([]int16, testRate/2)...)
-			offset := int64(len(msg)) * 1000 / testRate
-			msg = append(msg, speech...)
-			msg = append(msg, make([]int16, testRate)...)
-			want := levelSpans(msg, 300)
-			if want[0].StartMS < offset {
-				want = want[1:]
-			}
-			fl := make([]float64, len(msg))
-			for i, v := range msg {
-				fl[i] = float64(v) / 32768
-			}
+			fl, want := fliteVoicemail(t, voice)
 			for _, tc := range []struct {
 				snr      float64
 				lateMS   int64 // how late the speech may start
