@@ -267,14 +267,20 @@ func (a *app) serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	// The consumer is stopped and waited for before serve returns, so that
+	// none of its readers outlives the store it writes to.
+	consumerCtx, stopConsumer := context.WithCancel(ctx)
+	defer stopConsumer()
 	consumerDone := make(chan error, 1)
+	consumerRunning := false
 	if a.cfg.Kinesis.Enabled {
 		consumer, err := a.kinesisConsumer(ctx)
 		if err != nil {
 			ln.Close()
 			return err
 		}
-		go func() { consumerDone <- consumer.Run(ctx) }()
+		consumerRunning = true
+		go func() { consumerDone <- consumer.Run(consumerCtx) }()
 	}
 	hs := &http.Server{Handler: a.api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
@@ -284,7 +290,12 @@ func (a *app) serve(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	case err = <-consumerDone:
+		consumerRunning = false
 		err = fmt.Errorf("kinesis consumer: %w", err)
+	}
+	stopConsumer()
+	if consumerRunning {
+		<-consumerDone
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
