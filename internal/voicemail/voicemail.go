@@ -87,10 +87,30 @@ type Record struct {
 	// without speaking.
 	Empty bool `json:"empty"`
 	// SpokenNumber is a callback number the caller said, as digits.
-	SpokenNumber string    `json:"spoken_number,omitempty"`
-	Receipts     []Receipt `json:"receipts"`
+	SpokenNumber string `json:"spoken_number,omitempty"`
+	// Summary is a generated summary of the transcript, when enabled.
+	Summary string `json:"summary,omitempty"`
+	// Route is the queue and agent the voicemail is for, as found in
+	// Amazon Connect before delivery.
+	Route Route `json:"route"`
+	// Warnings are problems that did not stop delivery: an agent not
+	// found and the voicemail routed to the queue, a summary that failed…
+	Warnings []string  `json:"warnings,omitempty"`
+	Receipts []Receipt `json:"receipts"`
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// Route is where a voicemail goes in the contact centre. Names and e-mail
+// addresses are empty when they could not be looked up.
+type Route struct {
+	QueueARN      string `json:"queue_arn,omitempty"`
+	QueueName     string `json:"queue_name,omitempty"`
+	QueueEmail    string `json:"queue_email,omitempty"`
+	AgentID       string `json:"agent_id,omitempty"` // set when the voicemail is for one agent
+	AgentUsername string `json:"agent_username,omitempty"`
+	AgentName     string `json:"agent_name,omitempty"` // first and last name
+	AgentEmail    string `json:"agent_email,omitempty"`
 }
 
 // Receipt records one delivery to one destination.
@@ -107,6 +127,9 @@ type Delivery struct {
 	// MediaURL is a link to the recording that keeps working as long as the
 	// recording is retained.
 	MediaURL string
+	// ReceivedAt is the call time in the contact centre's time zone: the
+	// time shown to people.
+	ReceivedAt time.Time
 	// OpenAudio opens the stored WAV, for destinations that attach it.
 	OpenAudio func(ctx context.Context) (io.ReadCloser, error)
 }
