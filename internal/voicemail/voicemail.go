@@ -95,10 +95,10 @@ type Record struct {
 	Route Route `json:"route"`
 	// Warnings are problems that did not stop delivery: an agent not
 	// found and the voicemail routed to the queue, a summary that failed…
-	Warnings []string  `json:"warnings,omitempty"`
-	Receipts []Receipt `json:"receipts"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	Warnings  []string  `json:"warnings,omitempty"`
+	Receipts  []Receipt `json:"receipts"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Route is where a voicemail goes in the contact centre. Names and e-mail
