@@ -17,6 +17,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/vmx-dev/vmx/internal/audio/vad"
 )
 
 // Engine names and model locations.
@@ -77,11 +79,16 @@ type Config struct {
 	// run at once; each holds ≈ 150 MB and takes ≈ 0.6 s to load.
 	// Default runtime.GOMAXPROCS(0): decoding is CPU-bound.
 	MaxDecoders int
-	// Pause is the silence that ends an utterance. Default 400 ms.
+	// Pause is the silence that ends an utterance. Default 400 ms, at
+	// least 100 ms.
 	Pause time.Duration
 	// MaxUtterance cuts utterances that run longer without a pause, so
 	// that one utterance's audio bounds memory. Default 30 s.
 	MaxUtterance time.Duration
+	// VAD chooses the voice-activity detector that finds the utterances
+	// (the energy detector unless Silero is configured); its SampleRate
+	// is set per recording.
+	VAD vad.Config
 	// Verbose leaves PocketSphinx's own log on standard error. It is
 	// off by default because PocketSphinx logs hundreds of lines per
 	// decoder. The setting is process-wide: the C library has one log.
@@ -165,6 +172,22 @@ func (c Config) Validate() error {
 		return fmt.Errorf("pocketsphinx: %w", err)
 	}
 	return nil
+}
+
+// vadConfig is the detector configuration for audio at rate.
+func (c Config) vadConfig(rate int) vad.Config {
+	v := c.VAD
+	v.SampleRate = rate
+	return v
+}
+
+// vadOptions cut utterances at pauses of c.Pause, at most MaxUtterance long.
+func (c Config) vadOptions() vad.Options {
+	return vad.Options{
+		SplitPause:   c.Pause,
+		MinSilence:   min(c.Pause, 300*time.Millisecond),
+		MaxUtterance: c.MaxUtterance,
+	}
 }
 
 // speaks reports whether the model can transcribe a language tag: any tag

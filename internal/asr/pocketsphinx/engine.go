@@ -10,7 +10,11 @@ import (
 
 	"github.com/vmx-dev/vmx/internal/asr"
 	"github.com/vmx-dev/vmx/internal/audio/resample"
+	"github.com/vmx-dev/vmx/internal/audio/vad"
 )
+
+// frameMS is PocketSphinx's frame step: word times come in frames.
+const frameMS = 10
 
 // ErrClosed is returned by Transcribe after Close.
 var ErrClosed = errors.New("pocketsphinx: engine closed")
@@ -96,13 +100,20 @@ func (e *Engine) Transcribe(ctx context.Context, a asr.Audio, opts asr.Options) 
 	}
 	defer t.release()
 
-	sp := newSplitter(a.SampleRate, e.cfg)
+	det, err := vad.New(e.cfg.vadConfig(a.SampleRate))
+	if err != nil {
+		return nil, fmt.Errorf("pocketsphinx: %w", err)
+	}
+	defer det.Close()
+	seg, err := vad.NewSegmenter(det, e.cfg.vadOptions())
+	if err != nil {
+		return nil, fmt.Errorf("pocketsphinx: %w", err)
+	}
 	// 100 ms reads: small enough to stay responsive to ctx, large enough
 	// that the read calls cost nothing next to decoding.
 	raw := make([]byte, a.SampleRate/10*2+1)
 	samples := make([]int16, a.SampleRate/10)
-	var total int64 // samples read
-	odd := 0        // 1 when raw[0] holds the first byte of a split sample
+	odd := 0 // 1 when raw[0] holds the first byte of a split sample
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -117,8 +128,7 @@ func (e *Engine) Transcribe(ctx context.Context, a asr.Audio, opts asr.Options) 
 		if odd == 1 {
 			raw[0] = raw[n-1]
 		}
-		total += int64(whole)
-		if err := sp.write(samples[:whole], t.decode); err != nil {
+		if err := seg.Write(samples[:whole], t.decode); err != nil {
 			return nil, err
 		}
 		if rerr == io.EOF {
@@ -128,19 +138,21 @@ func (e *Engine) Transcribe(ctx context.Context, a asr.Audio, opts asr.Options) 
 			return nil, fmt.Errorf("pocketsphinx: reading audio: %w", rerr)
 		}
 	}
-	if err := sp.close(t.decode); err != nil {
+	speech, err := seg.Finish(t.decode)
+	if err != nil {
 		return nil, err
 	}
 
 	r := t.res
-	r.AudioMS = total * 1000 / int64(a.SampleRate)
+	r.AudioMS, r.SpeechMS = speech.AudioMS, speech.SpeechMS
 	texts := make([]string, 0, len(r.Segments))
 	for _, s := range r.Segments {
 		texts = append(texts, s.Text)
-		r.SpeechMS += s.EndMS - s.StartMS
 	}
 	r.Text = strings.Join(texts, " ")
-	r.Empty = len(r.Segments) == 0
+	// Speech the decoder found no words in (a cough, line noise) leaves
+	// the voicemail as empty as no speech at all.
+	r.Empty = speech.Empty || len(r.Segments) == 0
 	return r, nil
 }
 
@@ -158,7 +170,7 @@ type transcription struct {
 
 // decode decodes one utterance into a segment. The decoder is borrowed
 // lazily, so a silent recording never waits for one.
-func (t *transcription) decode(u utterance) error {
+func (t *transcription) decode(u vad.Utterance) error {
 	if err := t.ctx.Err(); err != nil {
 		return err
 	}
@@ -183,20 +195,19 @@ func (t *transcription) decode(u utterance) error {
 		return err
 	}
 	if d.Text == "" {
-		return nil // noise the energy detector took for speech
+		return nil // noise the detector took for speech
 	}
-	ms := func(sample int64) int64 { return sample * 1000 / int64(t.rate) }
 	seg := asr.Segment{
-		StartMS:    ms(u.SpeechStart),
-		EndMS:      ms(u.SpeechEnd),
+		StartMS:    u.Span.StartMS,
+		EndMS:      u.Span.EndMS,
 		Text:       d.Text,
 		Confidence: d.Confidence,
 	}
 	if d.FirstFrame >= 0 && d.LastFrame >= d.FirstFrame {
-		// The decoder's word times are tighter than the energy
-		// detector's speech span.
-		seg.StartMS = ms(u.Start) + int64(d.FirstFrame)*frameMS
-		seg.EndMS = min(ms(u.Start)+int64(d.LastFrame+1)*frameMS, ms(u.Start+int64(len(u.Samples))))
+		// The decoder's word times are tighter than the detector's
+		// padded span.
+		seg.StartMS = u.Span.StartMS + int64(d.FirstFrame)*frameMS
+		seg.EndMS = min(u.Span.StartMS+int64(d.LastFrame+1)*frameMS, u.Span.EndMS)
 	}
 	t.res.Segments = append(t.res.Segments, seg)
 	return nil

@@ -140,6 +140,7 @@ import "C"
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"unsafe"
 )
@@ -171,7 +172,7 @@ func newCDecoder(cfg Config) (*cDecoder, error) {
 		// Connect audio upsampled to 16 kHz; the model's own
 		// feat.params supplies the rest of the front end.
 		"-samprate", "16000",
-	}, speedArgs(cfg.Speed)...)
+	}, append(speedArgs(cfg.Speed), strings.Fields(os.Getenv("VMX_PS_EXPERIMENT"))...)...)
 	argv := make([]*C.char, len(args))
 	for i, a := range args {
 		argv[i] = C.CString(a)

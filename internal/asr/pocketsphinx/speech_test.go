@@ -231,7 +231,9 @@ func TestSpeechCallMeBack(t *testing.T) {
 	if s.Confidence <= 0 || s.Confidence > 1 {
 		t.Errorf("confidence %g", s.Confidence)
 	}
-	if r.SpeechMS != s.EndMS-s.StartMS {
+	// Speech time is the detector's, the word times the decoder's: they
+	// agree within a few frames.
+	if d := r.SpeechMS - (s.EndMS - s.StartMS); d < -150 || d > 150 {
 		t.Errorf("speech %d ms for a %d ms segment", r.SpeechMS, s.EndMS-s.StartMS)
 	}
 }

@@ -181,26 +181,39 @@ func (a *Analyzer) Finish() *Result {
 		res.Speech = Span{StartMS: res.Spans[0].StartMS, EndMS: res.Spans[n-1].EndMS}
 	}
 	res.Utterances = make([]Span, len(a.utts))
-	for i, u := range a.utts {
-		s := u.Span
-		if !u.hardStart {
-			room := s.StartMS
-			if i > 0 {
-				room = (s.StartMS - a.utts[i-1].EndMS) / 2
-			}
-			s.StartMS -= min(a.pad, room)
-		}
-		if !u.hardEnd {
-			room := res.AudioMS - s.EndMS
-			if i+1 < len(a.utts) {
-				room = (a.utts[i+1].StartMS - s.EndMS) / 2
-			}
-			s.EndMS += max(0, min(a.pad, room))
-		}
-		res.Utterances[i] = s
+	for i := range a.utts {
+		res.Utterances[i] = a.padded(i, res.AudioMS)
 	}
 	res.Empty = res.SpeechMS < a.emptyBelow
 	return res
+}
+
+// padded returns utterance i with its padding: Pad each side, within the
+// audio and within half the pause to its neighbours, never across a hard
+// edge. The utterance after the last emitted one starts at a.uStart (every
+// emit but Finish's leaves an utterance open), so an emitted utterance's
+// padding is final at once; audioMS bounds only the last one at Finish.
+func (a *Analyzer) padded(i int, audioMS int64) Span {
+	u := a.utts[i]
+	s := u.Span
+	if !u.hardStart {
+		room := s.StartMS
+		if i > 0 {
+			room = (s.StartMS - a.utts[i-1].EndMS) / 2
+		}
+		s.StartMS -= min(a.pad, room)
+	}
+	if !u.hardEnd {
+		room := audioMS - s.EndMS
+		switch {
+		case i+1 < len(a.utts):
+			room = (a.utts[i+1].StartMS - s.EndMS) / 2
+		case a.uOpen:
+			room = (a.uStart - s.EndMS) / 2
+		}
+		s.EndMS += max(0, min(a.pad, room))
+	}
+	return s
 }
 
 // addRaw joins raw span r to the open group or starts a new one.
