@@ -42,7 +42,7 @@ func runTranscribe(ctx context.Context, env *Env, args []string) (int, error) {
 	if len(pos) != 1 {
 		return 2, usagef("want one FILE.wav")
 	}
-	engine, closeEngine, err := newEngine(cfg)
+	engine, closeEngine, err := newEngine(cfg, env.Logger)
 	if err != nil {
 		return 1, err
 	}
@@ -126,7 +126,7 @@ func benchASR(ctx context.Context, env *Env, args []string) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	engine, closeEngine, err := newEngine(cfg)
+	engine, closeEngine, err := newEngine(cfg, env.Logger)
 	if err != nil {
 		return 1, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -16,11 +17,12 @@ import (
 	"github.com/vmx-dev/vmx/internal/asr/awstranscribe"
 	"github.com/vmx-dev/vmx/internal/asr/lm"
 	"github.com/vmx-dev/vmx/internal/asr/pocketsphinx"
+	"github.com/vmx-dev/vmx/internal/audio/vad"
 	"github.com/vmx-dev/vmx/internal/config"
 )
 
 // newEngine builds the speech-to-text engine named by cfg.Transcriber.
-func newEngine(cfg *config.Config) (asr.Engine, func(), error) {
+func newEngine(cfg *config.Config, log *slog.Logger) (asr.Engine, func(), error) {
 	switch cfg.Transcriber {
 	case "", "none":
 		return asr.None{}, func() {}, nil
@@ -33,6 +35,7 @@ func newEngine(cfg *config.Config) (asr.Engine, func(), error) {
 			ModelDir: cfg.PocketSphinx.ModelDir,
 			DomainLM: domainLM,
 			Speed:    pocketsphinx.Speed(cfg.PocketSphinx.Speed),
+			VAD:      vadConfig(cfg, log),
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("transcriber: %w", err)
@@ -63,6 +66,12 @@ func newEngine(cfg *config.Config) (asr.Engine, func(), error) {
 		return e, func() {}, nil
 	}
 	return nil, nil, fmt.Errorf("transcriber: unknown engine %q", cfg.Transcriber)
+}
+
+// vadConfig is the voice-activity detector configuration: Silero when a
+// model is configured and the build can run it, else the energy detector.
+func vadConfig(cfg *config.Config, log *slog.Logger) vad.Config {
+	return vad.Config{Silero: vad.SileroConfig{Model: cfg.VAD.SileroModel}, Logger: log}
 }
 
 func region(cfg *config.Config) string {

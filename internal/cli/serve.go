@@ -156,7 +156,7 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool) (*app
 		return nil, err
 	}
 	signer := media.Signer{Secret: []byte(cfg.LinkSecret), BaseURL: cfg.PublicURL}
-	engine, closeEngine, err := newEngine(cfg)
+	engine, closeEngine, err := newEngine(cfg, log)
 	if err != nil {
 		a.close()
 		return nil, err

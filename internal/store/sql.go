@@ -99,6 +99,14 @@ func (q pgxQuerier) query(ctx context.Context, s string, args ...any) (rows, err
 	return r, nil
 }
 
+// upgrades are the changes to the tables schema creates, in order; a
+// database records in vmx_schema how many it has. Append, never edit.
+var upgrades = []string{
+	// 1: what delivery adds to a voicemail: route, summary, warnings,
+	// the speech span (JSON).
+	`ALTER TABLE vmx_voicemail ADD COLUMN details TEXT NOT NULL DEFAULT '{}'`,
+}
+
 // schema creates vmx's tables. Times are Unix milliseconds in both
 // databases; JSON documents are text.
 func schema(d dialect) []string {
@@ -131,6 +139,10 @@ func schema(d dialect) []string {
 		`CREATE INDEX IF NOT EXISTS vmx_voicemail_status ON vmx_voicemail (status, created_at)`,
 		`CREATE INDEX IF NOT EXISTS vmx_voicemail_queue ON vmx_voicemail (queue_arn, created_at)`,
 		`CREATE INDEX IF NOT EXISTS vmx_voicemail_call_time ON vmx_voicemail (call_time)`,
+		`CREATE TABLE IF NOT EXISTS vmx_schema (
+			id      INTEGER PRIMARY KEY,
+			version INTEGER NOT NULL
+		)`,
 		`CREATE TABLE IF NOT EXISTS vmx_receipt (
 			contact_id   TEXT NOT NULL REFERENCES vmx_voicemail (contact_id) ON DELETE CASCADE,
 			sink         TEXT NOT NULL,

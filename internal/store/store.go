@@ -154,7 +154,37 @@ func (s *Store) migrate(ctx context.Context, driver any) error {
 			return fmt.Errorf("store: create tables: %w", err)
 		}
 	}
-	return nil
+	return s.upgrade(ctx)
+}
+
+// upgrade applies the schema changes made since a database was created,
+// each once, recording the version reached in vmx_schema. Replicas
+// starting together serialise on the version row.
+func (s *Store) upgrade(ctx context.Context) error {
+	if _, err := s.q().exec(ctx, `INSERT INTO vmx_schema (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING`); err != nil {
+		return fmt.Errorf("store: schema version: %w", err)
+	}
+	return s.InTx(ctx, func(tx *Tx) error {
+		lock := ""
+		if s.pool != nil {
+			lock = " FOR UPDATE"
+		}
+		var version int
+		if err := tx.q.queryRow(ctx, `SELECT version FROM vmx_schema WHERE id = 1`+lock).Scan(&version); err != nil {
+			return fmt.Errorf("store: schema version: %w", err)
+		}
+		for i := version; i < len(upgrades); i++ {
+			if _, err := tx.q.exec(ctx, upgrades[i]); err != nil {
+				return fmt.Errorf("store: schema upgrade %d: %w", i+1, err)
+			}
+		}
+		if version < len(upgrades) {
+			if _, err := tx.q.exec(ctx, `UPDATE vmx_schema SET version = ? WHERE id = 1`, len(upgrades)); err != nil {
+				return fmt.Errorf("store: schema version: %w", err)
+			}
+		}
+		return nil
+	})
 }
 
 // WorkOptions configure Start.

@@ -15,7 +15,21 @@ import (
 )
 
 const voicemailColumns = `contact_id, status, error, failed_step, run, request, steps, audio_key,
-	duration_ms, audio_sha256, transcript, empty, spoken_number, created_at, updated_at`
+	duration_ms, audio_sha256, transcript, empty, spoken_number, details, created_at, updated_at`
+
+// details are the parts of a voicemail kept as one JSON document.
+type details struct {
+	Summary       string          `json:"summary,omitempty"`
+	Route         voicemail.Route `json:"route,omitzero"`
+	Warnings      []string        `json:"warnings,omitempty"`
+	SpeechStartMS int64           `json:"speech_start_ms,omitempty"`
+	SpeechEndMS   int64           `json:"speech_end_ms,omitempty"`
+}
+
+func detailsOf(rec *voicemail.Record) details {
+	return details{Summary: rec.Summary, Route: rec.Route, Warnings: rec.Warnings,
+		SpeechStartMS: rec.SpeechStartMS, SpeechEndMS: rec.SpeechEndMS}
+}
 
 // InsertVoicemail stores a new voicemail. It reports false, and changes
 // nothing, when the contact is already stored: contact records arrive at
@@ -83,11 +97,12 @@ func scanVoicemail(row scanner) (*voicemail.Record, error) {
 	var (
 		rec                voicemail.Record
 		status, req, steps string
+		det                string
 		created, updated   int64
 		run, empty         int
 	)
 	err := row.Scan(&rec.ContactID, &status, &rec.Error, &rec.FailedStep, &run, &req, &steps, &rec.AudioKey,
-		&rec.DurationMS, &rec.AudioSHA, &rec.Transcript, &empty, &rec.SpokenNumber, &created, &updated)
+		&rec.DurationMS, &rec.AudioSHA, &rec.Transcript, &empty, &rec.SpokenNumber, &det, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -97,6 +112,11 @@ func scanVoicemail(row scanner) (*voicemail.Record, error) {
 	if err := json.Unmarshal([]byte(req), &rec.Request); err != nil {
 		return nil, fmt.Errorf("store: voicemail %s: request: %w", rec.ContactID, err)
 	}
+	var d details
+	if err := json.Unmarshal([]byte(det), &d); err != nil {
+		return nil, fmt.Errorf("store: voicemail %s: details: %w", rec.ContactID, err)
+	}
+	rec.Summary, rec.Route, rec.Warnings, rec.SpeechStartMS, rec.SpeechEndMS = d.Summary, d.Route, d.Warnings, d.SpeechStartMS, d.SpeechEndMS
 	var ms map[string]int64
 	if err := json.Unmarshal([]byte(steps), &ms); err != nil {
 		return nil, fmt.Errorf("store: voicemail %s: steps: %w", rec.ContactID, err)
@@ -129,16 +149,20 @@ func (tx *Tx) Update(ctx context.Context, rec *voicemail.Record, now time.Time) 
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
+	det, err := json.Marshal(detailsOf(rec))
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
 	rec.UpdatedAt = now
 	empty := 0
 	if rec.Empty {
 		empty = 1
 	}
 	n, err := tx.q.exec(ctx, `UPDATE vmx_voicemail SET status = ?, error = ?, failed_step = ?, run = ?, steps = ?,
-		audio_key = ?, duration_ms = ?, audio_sha256 = ?, transcript = ?, empty = ?, spoken_number = ?, updated_at = ?
+		audio_key = ?, duration_ms = ?, audio_sha256 = ?, transcript = ?, empty = ?, spoken_number = ?, details = ?, updated_at = ?
 		WHERE contact_id = ?`,
 		string(rec.Status), rec.Error, rec.FailedStep, rec.Run, string(steps), rec.AudioKey, rec.DurationMS, rec.AudioSHA,
-		rec.Transcript, empty, rec.SpokenNumber, now.UnixMilli(), rec.ContactID)
+		rec.Transcript, empty, rec.SpokenNumber, string(det), now.UnixMilli(), rec.ContactID)
 	if err != nil {
 		return fmt.Errorf("store: update voicemail %s: %w", rec.ContactID, err)
 	}

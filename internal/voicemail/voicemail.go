@@ -86,6 +86,10 @@ type Record struct {
 	// Empty is set when the recording holds no speech: the caller hung up
 	// without speaking.
 	Empty bool `json:"empty"`
+	// SpeechStartMS and SpeechEndMS bound the speech in the recording,
+	// leading and trailing silence left out; both 0 when none was found.
+	SpeechStartMS int64 `json:"speech_start_ms"`
+	SpeechEndMS   int64 `json:"speech_end_ms"`
 	// SpokenNumber is a callback number the caller said, as digits.
 	SpokenNumber string `json:"spoken_number,omitempty"`
 	// Summary is a generated summary of the transcript, when enabled.
