@@ -25,6 +25,7 @@ import (
 
 	"github.com/vmx-dev/vmx/internal/asr/awstranscribe"
 	"github.com/vmx-dev/vmx/internal/asr/textutil"
+	"github.com/vmx-dev/vmx/internal/audio/vad"
 	"github.com/vmx-dev/vmx/internal/blob"
 	"github.com/vmx-dev/vmx/internal/config"
 	"github.com/vmx-dev/vmx/internal/ctr"
@@ -167,9 +168,9 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool) (*app
 		a.close()
 		return nil, err
 	}
-	var finalizer pipeline.Finalizer
+	var finalizers []pipeline.Finalizer
 	if aws, ok := engine.(*awstranscribe.Engine); ok {
-		finalizer = deleteTranscriptionJob{aws}
+		finalizers = append(finalizers, deleteTranscriptionJob{aws})
 	}
 	a.pipeline, err = pipeline.New(pipeline.Deps{
 		Store: a.store,
@@ -180,8 +181,13 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool) (*app
 				return blob.NewS3(s3Client, bucket, blob.S3Options{})
 			}},
 		},
-		Transcriber:  engine,
-		Finalizer:    finalizer,
+		Transcriber: engine,
+		Finalizers:  finalizers,
+		Speech: func(rate int) (vad.Detector, error) {
+			c := vadConfig(cfg, log)
+			c.SampleRate = rate
+			return vad.New(c)
+		},
 		DropEmpty:    cfg.EmptyVoicemails == "drop",
 		SpokenNumber: text.spokenNumber,
 		Redact:       text.redact,

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/vmx-dev/vmx/internal/asr"
+	"github.com/vmx-dev/vmx/internal/audio/vad"
 	"github.com/vmx-dev/vmx/internal/blob"
 	"github.com/vmx-dev/vmx/internal/store"
 	"github.com/vmx-dev/vmx/internal/voicemail"
@@ -60,6 +61,19 @@ type Finalizer interface {
 	Finalize(ctx context.Context, rec *voicemail.Record) error
 }
 
+// Router finds the queue and agent a voicemail is for. Warnings are
+// problems it worked around (an agent not found, routed to the queue);
+// an error is retried.
+type Router interface {
+	Route(ctx context.Context, req *voicemail.Request) (voicemail.Route, []string, error)
+}
+
+// Summarizer writes a short summary of a voicemail's transcript; "" when
+// the voicemail asks for none.
+type Summarizer interface {
+	Summarize(ctx context.Context, rec *voicemail.Record) (string, error)
+}
+
 // Linker makes the never-stale link to a voicemail's recording.
 type Linker interface {
 	URL(contactID string) string
@@ -75,9 +89,24 @@ type Deps struct {
 	Sinks map[string]Sink
 	// DefaultMode is used when a contact names none.
 	DefaultMode string
-	Finalizer   Finalizer // optional
-	Links       Linker
-	Metrics     *Metrics // optional
+	// Finalizers run in order once every destination has the voicemail;
+	// each must be idempotent.
+	Finalizers []Finalizer
+	// Router, when set, looks the queue and agent up before delivery;
+	// without it the route is the contact's queue ARN.
+	Router Router
+	// Summarizer, when set, summarises transcripts; a failed summary is a
+	// warning on the voicemail, never a reason not to deliver it.
+	Summarizer Summarizer
+	// Location is the contact centre's time zone, in which delivered
+	// voicemails show their call time; default UTC.
+	Location *time.Location
+	// Speech, when set, makes the voice-activity detector that finds the
+	// speech in each recording as it is stored: its span, and whether the
+	// caller said anything at all. An empty voicemail is not transcribed.
+	Speech  func(sampleRate int) (vad.Detector, error)
+	Links   Linker
+	Metrics *Metrics // optional
 	// DropEmpty finalizes voicemails without speech without delivering
 	// them; otherwise they are delivered marked empty.
 	DropEmpty bool
@@ -125,6 +154,9 @@ func New(d Deps) (*Pipeline, error) {
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Location == nil {
+		d.Location = time.UTC
 	}
 	if d.Metrics == nil {
 		d.Metrics = NewMetrics()

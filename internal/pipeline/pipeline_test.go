@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/vmx-dev/vmx/internal/asr"
+	"github.com/vmx-dev/vmx/internal/audio/vad"
 	"github.com/vmx-dev/vmx/internal/blob"
 	"github.com/vmx-dev/vmx/internal/kvs"
 	"github.com/vmx-dev/vmx/internal/kvssim"
@@ -333,5 +334,121 @@ func TestEmptyVoicemails(t *testing.T) {
 				t.Fatalf("empty %v, %d deliveries, finalized %v", rec.Empty, n, rec.Steps[voicemail.StepFinalize])
 			}
 		})
+	}
+}
+
+// routeSink keeps what a destination was given.
+type routeSink struct {
+	mu  sync.Mutex
+	got *voicemail.Delivery
+}
+
+func (s *routeSink) Deliver(_ context.Context, d *voicemail.Delivery, _ string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = d
+	return "ok", nil
+}
+
+type fixedRouter struct{ calls *int }
+
+func (r fixedRouter) Route(_ context.Context, req *voicemail.Request) (voicemail.Route, []string, error) {
+	*r.calls++
+	if *r.calls == 1 {
+		return voicemail.Route{}, nil, errors.New("connect: throttled")
+	}
+	return voicemail.Route{QueueARN: req.QueueARN, QueueName: "Sales"}, []string{`agent "jdoe" not found; routed to queue Sales`}, nil
+}
+
+type failingSummary struct{}
+
+func (failingSummary) Summarize(context.Context, *voicemail.Record) (string, error) {
+	return "", errors.New("bedrock: ThrottlingException")
+}
+
+// The route and the warnings reach the destination and the stored
+// voicemail; a failed lookup is retried without a second transcription; a
+// failed summary is a warning; the time shown is the contact centre's.
+func TestRouteSummaryAndLocalTime(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Skip(err)
+	}
+	var routes, transcriptions int
+	sink := &routeSink{}
+	e := setup(t, storetest.SQLite(t), 5, func(d *pipeline.Deps) {
+		d.Router = fixedRouter{&routes}
+		d.Summarizer = failingSummary{}
+		d.Location = ny
+		d.Sinks["task"] = sink
+		d.Transcriber = countingASR{n: &transcriptions, text: "please call me back"}
+	})
+	if _, err := e.p.Accept(context.Background(), e.request("task"), ""); err != nil {
+		t.Fatal(err)
+	}
+	rec := e.wait(t, func(r *voicemail.Record) bool { return r.Status == voicemail.StatusDelivered })
+	if rec.Route.QueueName != "Sales" || len(rec.Warnings) != 2 || !strings.Contains(rec.Warnings[0], "summary failed: bedrock: ThrottlingException") ||
+		!strings.Contains(rec.Warnings[1], "not found") {
+		t.Fatalf("stored route %+v warnings %q", rec.Route, rec.Warnings)
+	}
+	if routes != 2 || transcriptions != 1 {
+		t.Fatalf("%d route lookups, %d transcriptions; want 2 and 1", routes, transcriptions)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if got := sink.got.ReceivedAt; got.Location() != ny || got.Hour() != 4 || got.Minute() != 30 {
+		t.Fatalf("received at %v, want 04:30 in New York", got)
+	}
+	if sink.got.Record.Route.QueueName != "Sales" {
+		t.Fatalf("delivered route %+v", sink.got.Record.Route)
+	}
+}
+
+type countingASR struct {
+	n    *int
+	text string
+}
+
+func (c countingASR) Transcribe(context.Context, asr.Audio, asr.Options) (*asr.Result, error) {
+	*c.n++
+	return &asr.Result{Text: c.text, Engine: "fake"}, nil
+}
+
+// silence is a detector that finds no speech.
+type silence struct{}
+
+func (silence) Detect(dst []vad.Span, _ []int16) []vad.Span { return dst }
+func (silence) Flush(dst []vad.Span) []vad.Span              { return dst }
+func (silence) Reset()                                       {}
+func (silence) SampleRate() int                              { return 8000 }
+func (silence) Close() error                                 { return nil }
+
+// The detector runs as the recording is stored: the speech span is kept,
+// and a voicemail without speech is never sent to the engine.
+func TestSpeechFoundBeforeTranscription(t *testing.T) {
+	var transcriptions int
+	e := setup(t, storetest.SQLite(t), 3, func(d *pipeline.Deps) {
+		d.Speech = func(rate int) (vad.Detector, error) { return vad.NewEnergy(rate, vad.EnergyConfig{}) }
+		d.Transcriber = countingASR{n: &transcriptions, text: "hello"}
+	})
+	if _, err := e.p.Accept(context.Background(), e.request(""), ""); err != nil {
+		t.Fatal(err)
+	}
+	rec := e.wait(t, func(r *voicemail.Record) bool { return r.Status == voicemail.StatusDelivered })
+	if rec.Empty || rec.SpeechEndMS <= rec.SpeechStartMS || rec.SpeechEndMS > rec.DurationMS || transcriptions != 1 {
+		t.Fatalf("speech %d–%d ms of %d, empty %v, %d transcriptions", rec.SpeechStartMS, rec.SpeechEndMS, rec.DurationMS, rec.Empty, transcriptions)
+	}
+
+	transcriptions = 0
+	e = setup(t, storetest.SQLite(t), 3, func(d *pipeline.Deps) {
+		d.Speech = func(int) (vad.Detector, error) { return silence{}, nil }
+		d.Transcriber = countingASR{n: &transcriptions, text: "hallucinated"}
+	})
+	if _, err := e.p.Accept(context.Background(), e.request(""), ""); err != nil {
+		t.Fatal(err)
+	}
+	rec = e.wait(t, func(r *voicemail.Record) bool { return r.Status == voicemail.StatusDelivered })
+	if !rec.Empty || rec.Transcript != "" || transcriptions != 0 {
+		t.Fatalf("silent voicemail: empty %v, transcript %q, %d transcriptions", rec.Empty, rec.Transcript, transcriptions)
 	}
 }

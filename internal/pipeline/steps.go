@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/vmx-dev/vmx/internal/asr"
+	"github.com/vmx-dev/vmx/internal/audio/vad"
 	"github.com/vmx-dev/vmx/internal/blob"
 	"github.com/vmx-dev/vmx/internal/retry"
 	"github.com/vmx-dev/vmx/internal/store"
@@ -90,6 +91,9 @@ func (p *Pipeline) FetchAudio(ctx context.Context, contactID string, run int) er
 		if err != nil {
 			return fmt.Errorf("audio: %w", err)
 		}
+		if err := p.findSpeech(ctx, rec, tmp); err != nil {
+			return err
+		}
 		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("audio: %w", err)
 		}
@@ -102,6 +106,32 @@ func (p *Pipeline) FetchAudio(ctx context.Context, contactID string, run int) er
 		p.log(contactID).Info("audio stored", "key", key, "duration_ms", audio.DurationMS)
 	}
 	return p.commit(ctx, rec, !done, TranscribeArgs{ContactID: contactID, Run: run})
+}
+
+// findSpeech runs the voice-activity detector over the stored WAV: the
+// speech span, and whether the voicemail is empty.
+func (p *Pipeline) findSpeech(ctx context.Context, rec *voicemail.Record, f *os.File) error {
+	if p.Speech == nil {
+		return nil
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("audio: %w", err)
+	}
+	pcm, err := wav.NewReader(f)
+	if err != nil {
+		return fmt.Errorf("audio: speech: %w", err)
+	}
+	det, err := p.Speech(pcm.Format().SampleRate)
+	if err != nil {
+		return retry.Permanent(fmt.Errorf("audio: speech: %w", err))
+	}
+	defer det.Close()
+	res, err := vad.Analyze(ctx, det, pcm, vad.Options{})
+	if err != nil {
+		return fmt.Errorf("audio: speech: %w", err)
+	}
+	rec.Empty, rec.SpeechStartMS, rec.SpeechEndMS = res.Empty, res.Speech.StartMS, res.Speech.EndMS
+	return nil
 }
 
 // commit records a step's result, when the step was just done, and
@@ -141,8 +171,42 @@ func (p *Pipeline) Transcribe(ctx context.Context, contactID string, run int) er
 	if err != nil {
 		return retry.Permanent(fmt.Errorf("deliver: %w", err))
 	}
-	_, done := rec.Steps[voicemail.StepTranscribe]
-	if !done {
+	if _, done := rec.Steps[voicemail.StepTranscribe]; !done {
+		if err := p.transcribe(ctx, rec); err != nil {
+			return err
+		}
+		rec.Steps[voicemail.StepTranscribe] = p.Now().UTC()
+		// Kept at once: a routing lookup that fails must not cost a
+		// second transcription.
+		if err := p.commit(ctx, rec, true); err != nil {
+			return err
+		}
+	}
+	_, routed := rec.Steps[voicemail.StepRoute]
+	if !routed {
+		if err := p.route(ctx, rec); err != nil {
+			return err
+		}
+		rec.Steps[voicemail.StepRoute] = p.Now().UTC()
+	}
+	if rec.Empty && p.DropEmpty {
+		// Nothing to deliver: the voicemail goes straight to finalize,
+		// which resets the contact's flag.
+		p.log(contactID).Info("empty voicemail not delivered")
+		return p.commit(ctx, rec, !routed, FinalizeArgs{ContactID: contactID, Run: run})
+	}
+	var next []river.JobArgs
+	for _, s := range sinks {
+		next = append(next, DeliverArgs{ContactID: contactID, Run: run, Sink: s})
+	}
+	return p.commit(ctx, rec, !routed, next...)
+}
+
+// transcribe stores the voicemail's transcript, and its summary when
+// asked for. An empty voicemail is not sent to the engine.
+func (p *Pipeline) transcribe(ctx context.Context, rec *voicemail.Record) error {
+	t := &asr.Result{Engine: "vad", Empty: true, Segments: []asr.Segment{}, AudioMS: rec.DurationMS}
+	if !rec.Empty {
 		audio, _, err := p.Blobs.Open(ctx, rec.AudioKey)
 		if err != nil {
 			return fmt.Errorf("transcribe: open %s: %w", rec.AudioKey, err)
@@ -152,38 +216,52 @@ func (p *Pipeline) Transcribe(ctx context.Context, contactID string, run int) er
 			audio.Close()
 			return retry.Permanent(fmt.Errorf("transcribe: %s: %w", rec.AudioKey, err))
 		}
-		t, err := p.Transcriber.Transcribe(ctx,
+		t, err = p.Transcriber.Transcribe(ctx,
 			asr.Audio{PCM: pcm, SampleRate: pcm.Format().SampleRate, WAVKey: rec.AudioKey},
 			asr.Options{Language: rec.Language, ContactID: rec.ContactID})
 		audio.Close()
 		if err != nil {
 			return fmt.Errorf("transcribe: %w", err)
 		}
-		doc, err := t.TranscribeJSON("vmx_" + rec.ContactID)
+	}
+	doc, err := t.TranscribeJSON("vmx_" + rec.ContactID)
+	if err != nil {
+		return fmt.Errorf("transcribe: %w", err)
+	}
+	key := blob.TranscriptKey(rec.CallTime, rec.ContactID)
+	if err := p.Blobs.Put(ctx, key, bytes.NewReader(doc), p.attrs(rec, "application/json")); err != nil {
+		return fmt.Errorf("transcribe: store %s: %w", key, err)
+	}
+	rec.Transcript, rec.Empty = t.Text, rec.Empty || t.Empty
+	if p.SpokenNumber != nil {
+		rec.SpokenNumber, _ = p.SpokenNumber(t.Text)
+	}
+	if p.Summarizer != nil && !rec.Empty {
+		summary, err := p.Summarizer.Summarize(ctx, rec)
 		if err != nil {
-			return fmt.Errorf("transcribe: %w", err)
+			p.log(rec.ContactID).Warn("summary failed; delivering without one", "err", err)
+			rec.Warnings = append(rec.Warnings, "summary failed: "+err.Error())
 		}
-		key := blob.TranscriptKey(rec.CallTime, rec.ContactID)
-		if err := p.Blobs.Put(ctx, key, bytes.NewReader(doc), p.attrs(rec, "application/json")); err != nil {
-			return fmt.Errorf("transcribe: store %s: %w", key, err)
-		}
-		rec.Transcript, rec.Empty = t.Text, t.Empty
-		if p.SpokenNumber != nil {
-			rec.SpokenNumber, _ = p.SpokenNumber(t.Text)
-		}
-		rec.Steps[voicemail.StepTranscribe] = p.Now().UTC()
+		rec.Summary = summary
 	}
-	if rec.Empty && p.DropEmpty {
-		// Nothing to deliver: the voicemail goes straight to finalize,
-		// which resets the contact's flag.
-		p.log(contactID).Info("empty voicemail not delivered")
-		return p.commit(ctx, rec, !done, FinalizeArgs{ContactID: contactID, Run: run})
+	return nil
+}
+
+// route looks up the queue and agent the voicemail is for.
+func (p *Pipeline) route(ctx context.Context, rec *voicemail.Record) error {
+	if p.Router == nil {
+		rec.Route = voicemail.Route{QueueARN: rec.QueueARN}
+		return nil
 	}
-	var next []river.JobArgs
-	for _, s := range sinks {
-		next = append(next, DeliverArgs{ContactID: contactID, Run: run, Sink: s})
+	r, warnings, err := p.Router.Route(ctx, &rec.Request)
+	if err != nil {
+		return fmt.Errorf("route: %w", err)
 	}
-	return p.commit(ctx, rec, !done, next...)
+	for _, w := range warnings {
+		p.log(rec.ContactID).Warn("route", "warning", w)
+	}
+	rec.Route, rec.Warnings = r, append(rec.Warnings, warnings...)
+	return nil
 }
 
 // DeliveryKey is the idempotency key a destination sees for a voicemail:
@@ -212,8 +290,9 @@ func (p *Pipeline) Deliver(ctx context.Context, contactID string, run int, sink 
 			delivered.Transcript = p.Redact(delivered.Transcript)
 		}
 		detail, err := s.Deliver(ctx, &voicemail.Delivery{
-			Record:   delivered,
-			MediaURL: p.Links.URL(contactID),
+			Record:     delivered,
+			MediaURL:   p.Links.URL(contactID),
+			ReceivedAt: rec.CallTime.In(p.Location),
 			OpenAudio: func(ctx context.Context) (io.ReadCloser, error) {
 				r, _, err := p.Blobs.Open(ctx, rec.AudioKey)
 				return r, err
@@ -266,8 +345,8 @@ func (p *Pipeline) Finalize(ctx context.Context, contactID string, run int) erro
 	if err != nil || !active {
 		return err
 	}
-	if p.Finalizer != nil {
-		if err := p.Finalizer.Finalize(ctx, rec); err != nil {
+	for _, f := range p.Finalizers {
+		if err := f.Finalize(ctx, rec); err != nil {
 			return fmt.Errorf("finalize: %w", err)
 		}
 	}

@@ -65,6 +65,7 @@ const (
 const (
 	StepAudio      = "audio"
 	StepTranscribe = "transcribe"
+	StepRoute      = "route" // queue and agent looked up
 	StepDeliver    = "deliver"
 	StepFinalize   = "finalize"
 )
