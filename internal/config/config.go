@@ -60,6 +60,14 @@ type Config struct {
 	Transcribe   Transcribe
 	VAD          VAD
 	Text         Text
+	// TimeZone is the contact centre's IANA zone: times shown to people.
+	TimeZone   string
+	Connect    Connect
+	Email      Email
+	SMTP       SMTP
+	SES        SES
+	Salesforce Salesforce
+	Summary    Summary
 	// EmptyVoicemails says what becomes of a voicemail without speech
 	// (the caller hung up without speaking): "deliver" marked empty, or
 	// "drop": not delivered, its contact finalized.
@@ -185,6 +193,70 @@ type Text struct {
 	MaskKeep       int  // digits left visible at the end of a masked run
 }
 
+// Connect configures the Amazon Connect API: routing lookups, tasks and
+// the flag reset.
+type Connect struct {
+	Enabled               bool
+	Endpoint              string
+	TaskFlowID            string
+	TaskTemplateID        string
+	GuidedTaskFlowID      string
+	AgentEmailField       string // Email, SecondaryEmail or Username
+	AgentFallbackQueueARN string
+	CacheTTL              time.Duration
+	GuidedLinkTTL         time.Duration
+	ResetFlag             bool
+}
+
+// Email configures the e-mail mode.
+type Email struct {
+	Transport       string // smtp or ses
+	From            string
+	To              []string
+	AllowedDomains  []string
+	TemplateDir     string
+	Attach          string // attach, link or both
+	MaxAttachmentMB int
+}
+
+// SMTP configures the SMTP transport.
+type SMTP struct {
+	Host     string
+	Port     int // 0: by TLS mode
+	TLS      string
+	Username string
+	Password string // Secret.
+	CAFile   string
+}
+
+// SES configures the Amazon SES transport.
+type SES struct {
+	ConfigurationSet string
+	Endpoint         string
+}
+
+// Salesforce configures the sfcase and sfother modes.
+type Salesforce struct {
+	LoginURL       string
+	ClientID       string
+	ClientSecret   string // Secret.
+	Username       string
+	PrivateKeyFile string
+	OtherObject    string
+	OtherFields    []string // ROLE=Field
+	DedupeField    string
+	OwnerMatch     string
+}
+
+// Summary configures transcript summaries by Amazon Bedrock.
+type Summary struct {
+	Enabled   bool
+	ModelID   string
+	Region    string
+	Endpoint  string
+	MaxTokens int
+}
+
 // Links configures links to recordings.
 type Links struct {
 	PresignTTL time.Duration // lifetime of a presigned S3 URL a media link redirects to
@@ -228,6 +300,12 @@ func Default() *Config {
 		PocketSphinx:      PocketSphinx{ModelDir: "/usr/share/pocketsphinx/model/en-us", DomainLM: "builtin", Speed: "fast"},
 		Text:              Text{CallbackNumber: true, MaskKeep: 4},
 		EmptyVoicemails:   "deliver",
+		TimeZone:          "UTC",
+		Connect:           Connect{AgentEmailField: "Email", CacheTTL: 5 * time.Minute, GuidedLinkTTL: 10 * time.Minute},
+		Email:             Email{Transport: "smtp", Attach: "both", MaxAttachmentMB: 10},
+		SMTP:              SMTP{TLS: "starttls"},
+		Salesforce:        Salesforce{OwnerMatch: "alias"},
+		Summary:           Summary{MaxTokens: 300},
 		sources:           map[string]Source{},
 	}
 	c.derive()
@@ -331,6 +409,19 @@ func (c *Config) derive() {
 		c.Kinesis.Enabled = c.Kinesis.Stream != ""
 		c.setSource("kinesis.enabled", Source{Name: "true when kinesis.stream is set"})
 	}
+	if c.Source("connect.reset_flag").Kind == SourceDefault {
+		c.Connect.ResetFlag = c.Connect.Enabled
+		c.setSource("connect.reset_flag", Source{Name: "true when connect.enabled"})
+	}
+}
+
+// Location returns the TimeZone's location; UTC when it is not valid
+// (Check reports that).
+func (c *Config) Location() *time.Location {
+	if loc, err := time.LoadLocation(c.TimeZone); err == nil {
+		return loc
+	}
+	return time.UTC
 }
 
 func defaultDB(dataDir string) string {

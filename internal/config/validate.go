@@ -69,10 +69,10 @@ func stripURLError(err error) error {
 
 // Modes a contact or default_mode may name today, and those of Voicemail
 // Express vmx will support later.
-func availableModes() []string { return []string{"webhook"} }
-func plannedModes() []string {
-	return []string{"task", "guided_task", "email", "salesforce"}
+func availableModes() []string {
+	return []string{"webhook", "task", "guided_task", "email", "sfcase", "sfother"}
 }
+func plannedModes() []string { return []string{"inbox"} }
 
 // checker collects the problems of a Config's current values.
 type checker struct {
@@ -249,6 +249,8 @@ func validate(c *Config) Problems {
 		k.bad("webhook.timeout", "must be > 0", "e.g. 10s")
 	}
 
+	k.checkDelivery(modes)
+
 	if !validLanguage(c.Defaults.Language) {
 		k.bad("defaults.language", "must be a language code like en-US", "use an Amazon Transcribe language code")
 	}
@@ -298,6 +300,120 @@ func validate(c *Config) Problems {
 		k.bad("links.lifetime", "must be >= 0", "0 lets links work as long as the recording is kept")
 	}
 	return k.out
+}
+
+// checkDelivery checks what the delivery modes need: a mode used by
+// default_mode must have its settings; a contact naming an unconfigured
+// mode fails with a clear error at run time.
+func (k *checker) checkDelivery(modes []string) {
+	c := k.c
+	if _, err := time.LoadLocation(c.TimeZone); err != nil || c.TimeZone == "" {
+		k.bad("time_zone", "must be an IANA time zone", "e.g. UTC, America/New_York or Europe/London")
+	}
+	uses := func(m string) bool { return slices.Contains(modes, m) }
+	for _, m := range []string{"task", "guided_task"} {
+		if uses(m) && !c.Connect.Enabled {
+			k.bad("connect.enabled", fmt.Sprintf("must be true because default_mode is %q", c.DefaultMode), "tasks are created with the Amazon Connect API")
+		}
+	}
+	if uses("task") && c.Connect.TaskFlowID == "" && c.Connect.TaskTemplateID == "" {
+		k.bad("connect.task_flow_id", fmt.Sprintf("required because default_mode is %q", c.DefaultMode), "or set connect.task_template_id")
+	}
+	if uses("guided_task") && c.Connect.GuidedTaskFlowID == "" {
+		k.bad("connect.guided_task_flow_id", fmt.Sprintf("required because default_mode is %q", c.DefaultMode), "the flow that shows the agent the voicemail")
+	}
+	if c.Connect.Endpoint != "" {
+		k.checkEndpoint("connect.endpoint", c.Connect.Endpoint)
+	}
+	switch c.Connect.AgentEmailField {
+	case "Email", "SecondaryEmail", "Username":
+	default:
+		k.bad("connect.agent_email_field", "must be Email, SecondaryEmail or Username", "")
+	}
+	if c.Connect.AgentFallbackQueueARN != "" && !validQueueARN(c.Connect.AgentFallbackQueueARN) {
+		k.bad("connect.agent_fallback_queue_arn", "must be an Amazon Connect queue ARN", "")
+	}
+	if c.Connect.CacheTTL < 0 {
+		k.bad("connect.cache_ttl", "must be >= 0", "0 turns the cache off")
+	}
+	if c.Connect.GuidedLinkTTL < time.Minute {
+		k.bad("connect.guided_link_ttl", "must be at least 1m", "e.g. 10m")
+	}
+	if c.Connect.ResetFlag && !c.Connect.Enabled {
+		k.bad("connect.reset_flag", "needs connect.enabled", "")
+	}
+
+	switch c.Email.Transport {
+	case "smtp":
+		if uses("email") && c.SMTP.Host == "" {
+			k.bad("smtp.host", fmt.Sprintf("required because default_mode is %q", c.DefaultMode), "or set email.transport: ses")
+		}
+	case "ses":
+	default:
+		k.bad("email.transport", "must be smtp or ses", "")
+	}
+	if uses("email") && c.Email.From == "" {
+		k.bad("email.from", fmt.Sprintf("required because default_mode is %q", c.DefaultMode), "e.g. voicemail@example.com")
+	}
+	switch c.Email.Attach {
+	case "attach", "link", "both":
+	default:
+		k.bad("email.attach", "must be attach, link or both", "")
+	}
+	if c.Email.MaxAttachmentMB < 1 || c.Email.MaxAttachmentMB > 28 {
+		k.bad("email.max_attachment_mb", "must be between 1 and 28", "SES takes messages up to 40 MB, base64 included")
+	}
+	switch c.SMTP.TLS {
+	case "starttls", "tls", "none":
+	default:
+		k.bad("smtp.tls", "must be starttls, tls or none", "")
+	}
+	if c.SMTP.Port < 0 || c.SMTP.Port > 65535 {
+		k.bad("smtp.port", "must be a port number", "")
+	}
+	if c.SMTP.Password != "" && c.SMTP.Username == "" {
+		k.bad("smtp.username", "required when smtp.password is set", "")
+	}
+	if c.SES.Endpoint != "" {
+		k.checkEndpoint("ses.endpoint", c.SES.Endpoint)
+	}
+
+	for _, m := range []string{"sfcase", "sfother"} {
+		if uses(m) && c.Salesforce.LoginURL == "" {
+			k.bad("salesforce.login_url", fmt.Sprintf("required because default_mode is %q", c.DefaultMode), "e.g. https://login.salesforce.com")
+		}
+	}
+	if uses("sfother") && c.Salesforce.OtherObject == "" {
+		k.bad("salesforce.other_object", fmt.Sprintf("required because default_mode is %q", c.DefaultMode), "e.g. Voicemail__c")
+	}
+	if c.Salesforce.LoginURL != "" {
+		if c.Salesforce.ClientID == "" {
+			k.bad("salesforce.client_id", "required when salesforce.login_url is set", "the connected app's consumer key")
+		}
+		if (c.Salesforce.ClientSecret == "") == (c.Salesforce.PrivateKeyFile == "") {
+			k.bad("salesforce.client_secret", "set either salesforce.client_secret or salesforce.private_key_file (with salesforce.username)", "")
+		}
+	}
+	for _, kv := range c.Salesforce.OtherFields {
+		if role, field, ok := strings.Cut(kv, "="); !ok || role == "" || field == "" {
+			k.bad("salesforce.other_fields", fmt.Sprintf("%q must be ROLE=Field", kv), "e.g. description=Description__c")
+		}
+	}
+	switch c.Salesforce.OwnerMatch {
+	case "alias", "username", "none":
+	default:
+		k.bad("salesforce.owner_match", "must be alias, username or none", "")
+	}
+
+	if c.Summary.Enabled && c.Summary.ModelID == "" {
+		k.bad("summary.model_id", "required when summary.enabled is true", "e.g. anthropic.claude-3-haiku-20240307-v1:0")
+	}
+	if c.Summary.MaxTokens < 1 || c.Summary.MaxTokens > 4096 {
+		k.bad("summary.max_tokens", "must be between 1 and 4096", "")
+	}
+	if c.Summary.Endpoint != "" {
+		k.checkEndpoint("summary.endpoint", c.Summary.Endpoint)
+	}
 }
 
 // checkSecret checks a secret's length and stray whitespace.

@@ -71,7 +71,12 @@ func TestRules(t *testing.T) {
 		{"link_secret unset", func(c *Config) { c.LinkSecret = "" }, "", "", false}, // generated at start
 
 		{"default_mode empty", func(c *Config) { c.DefaultMode = " , " }, "default_mode", "must name a delivery mode", false},
-		{"default_mode planned", func(c *Config) { c.DefaultMode = "task" }, "default_mode", `mode "task" is not available in this version (available: webhook)`, false},
+		{"default_mode planned", func(c *Config) { c.DefaultMode = "inbox" }, "default_mode", `mode "inbox" is not available in this version (available: webhook, task, guided_task, email, sfcase, sfother)`, false},
+		{"task without connect", func(c *Config) { c.DefaultMode = "task"; c.Connect.TaskFlowID = "f" }, "connect.enabled", `must be true because default_mode is "task"`, false},
+		{"email without from", func(c *Config) { c.DefaultMode = "email"; c.SMTP.Host = "h" }, "email.from", `required because default_mode is "email"`, false},
+		{"time zone", func(c *Config) { c.TimeZone = "Mars/Olympus" }, "time_zone", "must be an IANA time zone", false},
+		{"salesforce both secrets", func(c *Config) { c.Salesforce = Salesforce{LoginURL: "https://x", ClientID: "i", ClientSecret: "s", PrivateKeyFile: "k", OwnerMatch: "alias"} }, "salesforce.client_secret", "set either salesforce.client_secret or salesforce.private_key_file (with salesforce.username)", false},
+		{"summary without model", func(c *Config) { c.Summary.Enabled = true }, "summary.model_id", "required when summary.enabled is true", false},
 		{"default_mode VMX name", func(c *Config) { c.DefaultMode = "AmazonConnectGuidedTask" }, "default_mode", `unknown mode "AmazonConnectGuidedTask"`, false},
 		{"default_mode unknown", func(c *Config) { c.DefaultMode = "pigeon" }, "default_mode", `unknown mode "pigeon"`, false},
 		{"default_mode list", func(c *Config) { c.DefaultMode = "webhook, webhook" }, "", "", false},
