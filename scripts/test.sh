@@ -25,9 +25,16 @@ elif [ -z "${VMX_TEST_POSTGRES_URL:-}" ]; then
 fi
 
 tags=${GOTAGS:-}
-if [ -n "${CI:-}" ] && [ "$tags" != "pocketsphinx" ]; then
+if [ -n "${CI:-}" ] && [[ " $tags " != *" pocketsphinx "* ]]; then
   echo "test.sh: CI must build the PocketSphinx engine (libpocketsphinx-dev missing?)" >&2
   exit 1
+fi
+# With the sherpa tag (Silero VAD and the sherpa-onnx engine), the Silero
+# model is fetched from npm once and its tests must run.
+if [[ " $tags " == *" sherpa "* ]]; then
+  VMX_SILERO_MODEL=${VMX_SILERO_MODEL:-$(internal/audio/vad/scripts/fetch-silero.sh)}
+  export VMX_SILERO_MODEL VMX_REQUIRE_SILERO=1
+  echo "test.sh: Silero VAD model at $VMX_SILERO_MODEL"
 fi
 "$go" vet ./...
 "$go" vet -tags "$tags" ./...

@@ -21,6 +21,7 @@ import (
 
 	"github.com/vmx-dev/vmx/internal/asr/testset"
 	werpkg "github.com/vmx-dev/vmx/internal/asr/wer"
+	"github.com/vmx-dev/vmx/internal/audio/vad"
 
 	"github.com/vmx-dev/vmx/internal/asr"
 	"github.com/vmx-dev/vmx/internal/wav"
@@ -481,5 +482,44 @@ func BenchmarkTranscribe(b *testing.B) {
 			b.ReportMetric(cpu/secs, "rtf")
 			b.ReportMetric(100*wer(ref, text), "wer%")
 		})
+	}
+}
+
+// With Silero finding the utterances (builds with the sherpa tag and the
+// model fetched by internal/audio/vad/scripts/fetch-silero.sh), the engine
+// decodes each phrase of a message as one segment where it was said.
+func TestSpeechWithSilero(t *testing.T) {
+	model := os.Getenv("VMX_SILERO_MODEL")
+	require := os.Getenv("VMX_REQUIRE_SILERO") == "1"
+	if model == "" {
+		if require {
+			t.Fatal("VMX_REQUIRE_SILERO=1 but VMX_SILERO_MODEL is not set")
+		}
+		t.Skip("VMX_SILERO_MODEL not set")
+	}
+	e := newTestEngine(t, Config{VAD: vad.Config{Engine: vad.EngineSilero, Silero: vad.SileroConfig{Model: model}}})
+	first := say(t, callMeBack)
+	audio := concat(silence(800), first, silence(1500), say(t, "thank you goodbye"), silence(600))
+	r, err := e.Transcribe(context.Background(), asr.Audio{PCM: bytes.NewReader(pcmBytes(audio)), SampleRate: 8000}, asr.Options{Language: "en-US"})
+	if errors.Is(err, vad.ErrUnavailable) && !require {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%q: segments %+v", r.Text, r.Segments)
+	// Measured: the first phrase's words are right up to "back" and the
+	// digits go wrong, where the energy detector's slightly tighter
+	// utterance decodes them all: PocketSphinx's whole-utterance
+	// normalisation is sensitive to the silence around the speech.
+	secondAt := int64(800 + len(first)/8 + 1500)
+	if len(r.Segments) != 2 || r.Empty || !strings.HasPrefix(r.Text, "please call me back") {
+		t.Fatalf("%d segments for %q", len(r.Segments), r.Text)
+	}
+	if s := r.Segments[0]; s.StartMS < 700 || s.EndMS > secondAt-1000 {
+		t.Errorf("first segment %d–%d ms, phrase at 800–%d ms", s.StartMS, s.EndMS, secondAt-1500)
+	}
+	if s := r.Segments[1]; s.StartMS < secondAt-200 || s.EndMS > int64(len(audio)/8) {
+		t.Errorf("second segment %d–%d ms, phrase from %d ms", s.StartMS, s.EndMS, secondAt)
 	}
 }
