@@ -37,7 +37,6 @@ import (
 	"github.com/vmx-dev/vmx/internal/server"
 	"github.com/vmx-dev/vmx/internal/store"
 	"github.com/vmx-dev/vmx/internal/voicemail"
-	"github.com/vmx-dev/vmx/internal/webhook"
 )
 
 const serveUsage = "[--config FILE] [flags]"
@@ -145,18 +144,15 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool) (*app
 	if err != nil {
 		return nil, err
 	}
-	sinks := map[string]pipeline.Sink{}
-	if cfg.Webhook.URL != "" {
-		hook, err := webhook.New(webhook.Config{URL: cfg.Webhook.URL, Secret: cfg.Webhook.Secret, Timeout: cfg.Webhook.Timeout}, nil)
-		if err != nil {
-			return nil, err
-		}
-		sinks["webhook"] = hook
-	}
 	if a.store, err = store.Open(ctx, dbDSN(cfg), store.Options{MaxAttempts: cfg.Jobs.MaxAttempts, Logger: log}); err != nil {
 		return nil, err
 	}
 	signer := media.Signer{Secret: []byte(cfg.LinkSecret), BaseURL: cfg.PublicURL}
+	deliver, err := newDelivery(cfg, awsCfg, signer, log)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
 	engine, closeEngine, err := newEngine(cfg, log)
 	if err != nil {
 		a.close()
@@ -168,7 +164,7 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool) (*app
 		a.close()
 		return nil, err
 	}
-	var finalizers []pipeline.Finalizer
+	finalizers := deliver.finalizers
 	if aws, ok := engine.(*awstranscribe.Engine); ok {
 		finalizers = append(finalizers, deleteTranscriptionJob{aws})
 	}
@@ -191,7 +187,10 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool) (*app
 		DropEmpty:    cfg.EmptyVoicemails == "drop",
 		SpokenNumber: text.spokenNumber,
 		Redact:       text.redact,
-		Sinks:        sinks,
+		Sinks:        deliver.sinks,
+		Router:       deliver.router,
+		Summarizer:   deliver.summarizer,
+		Location:     cfg.Location(),
 		DefaultMode:  cfg.DefaultMode,
 		Links:        linker{signer: signer, lifetime: cfg.Links.Lifetime},
 		RetentionAge: time.Duration(cfg.Retention.Days) * 24 * time.Hour,
@@ -230,7 +229,7 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool) (*app
 	a.registry.MustRegister(queueDepth(a.store))
 	if a.api, err = server.New(server.Config{
 		Pipeline: a.pipeline, Store: a.store, Intake: a.intake, APIKey: cfg.APIKey, NoAuth: cfg.APIAuth == "none",
-		Media: mediaHandler, Registry: a.registry, Logger: log.With("component", "api"),
+		Media: mediaHandler, Presigner: deliver.presigner, Registry: a.registry, Logger: log.With("component", "api"),
 	}); err != nil {
 		a.close()
 		return nil, err

@@ -44,9 +44,13 @@ type Config struct {
 	// NoAuth serves the API without a key; it must be chosen explicitly.
 	NoAuth bool
 	// Media serves /v1/media/<contactId> links.
-	Media    http.Handler
-	Registry *prometheus.Registry
-	Logger   *slog.Logger
+	Media http.Handler
+	// Presigner, when set, serves POST /v1/connect/presign: the link to a
+	// voicemail's recording for a guided task. It needs the API key: the
+	// link opens the recording.
+	Presigner http.Handler
+	Registry  *prometheus.Registry
+	Logger    *slog.Logger
 }
 
 // Server is the API.
@@ -71,6 +75,9 @@ func New(cfg Config) (*Server, error) {
 	s.mux.Handle("GET /v1/voicemails", s.auth(s.handle(s.list)))
 	s.mux.Handle("GET /v1/voicemails/{id}", s.auth(s.handle(s.get)))
 	s.mux.Handle("POST /v1/voicemails/{id}/retry", s.auth(s.handle(s.retry)))
+	if cfg.Presigner != nil {
+		s.mux.Handle("POST /v1/connect/presign", s.auth(cfg.Presigner))
+	}
 	if cfg.Media != nil {
 		s.mux.Handle("GET /v1/media/{id}", cfg.Media)
 		s.mux.Handle("HEAD /v1/media/{id}", cfg.Media)
