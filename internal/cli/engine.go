@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -92,13 +95,21 @@ func domainLM(cfg *config.Config) (string, error) {
 	default:
 		return cfg.PocketSphinx.DomainLM, nil
 	}
-	path := filepath.Join(cfg.DataDir, "models", fmt.Sprintf("voicemail-%d-%d.arpa", lm.DefaultSeed, lm.DefaultSentences))
+	// The model is built at every start (milliseconds) and named by its
+	// content, so that a vmx whose grammar changed never reads the file
+	// an older one left.
+	var arpa bytes.Buffer
+	if err := lm.Build(&arpa, lm.DefaultSeed, lm.DefaultSentences); err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(arpa.Bytes())
+	path := filepath.Join(cfg.DataDir, "models", "voicemail-"+hex.EncodeToString(sum[:6])+".arpa")
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", err
 	}
-	err := writeFileAtomic(path, func(w io.Writer) error { return lm.Build(w, lm.DefaultSeed, lm.DefaultSentences) })
+	err := writeFileAtomic(path, func(w io.Writer) error { _, err := w.Write(arpa.Bytes()); return err })
 	return path, err
 }
