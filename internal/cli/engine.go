@@ -20,6 +20,7 @@ import (
 	"github.com/vmx-dev/vmx/internal/asr/awstranscribe"
 	"github.com/vmx-dev/vmx/internal/asr/lm"
 	"github.com/vmx-dev/vmx/internal/asr/pocketsphinx"
+	"github.com/vmx-dev/vmx/internal/asr/sherpa"
 	"github.com/vmx-dev/vmx/internal/audio/vad"
 	"github.com/vmx-dev/vmx/internal/config"
 )
@@ -39,6 +40,23 @@ func newEngine(cfg *config.Config, log *slog.Logger) (asr.Engine, func(), error)
 			DomainLM: domainLM,
 			Speed:    pocketsphinx.Speed(cfg.PocketSphinx.Speed),
 			VAD:      vadConfig(cfg, log),
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("transcriber: %w", err)
+		}
+		return e, func() { e.Close() }, nil
+	case "sherpa":
+		e, err := sherpa.New(sherpa.Config{
+			Model:          sherpa.Family(cfg.Sherpa.Model),
+			Encoder:        cfg.Sherpa.Encoder,
+			Decoder:        cfg.Sherpa.Decoder,
+			Joiner:         cfg.Sherpa.Joiner,
+			ModelFile:      cfg.Sherpa.ModelFile,
+			Tokens:         cfg.Sherpa.Tokens,
+			Language:       cfg.Sherpa.Language,
+			NumThreads:     cfg.Sherpa.NumThreads,
+			DecodingMethod: cfg.Sherpa.DecodingMethod,
+			VAD:            vadConfig(cfg, log),
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("transcriber: %w", err)

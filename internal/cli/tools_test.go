@@ -71,3 +71,23 @@ func TestReplayShowRetry(t *testing.T) {
 		t.Fatalf("show of an unknown voicemail: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// The sherpa engine with a model that is not there fails at once with a
+// line that names what is wrong (in builds without the sherpa tag: that
+// the engine is not built in).
+func TestTranscribeSherpaMissingModel(t *testing.T) {
+	wavPath := filepath.Join(t.TempDir(), "vm.wav")
+	if r := run(t, nil, "synth", "-o", wavPath); r.code != 0 {
+		t.Fatalf("synth: %d %s", r.code, r.stderr)
+	}
+	dir := t.TempDir()
+	env := map[string]string{"VMX_TRANSCRIBER": "sherpa", "VMX_SHERPA_MODEL": "whisper",
+		"VMX_SHERPA_ENCODER": filepath.Join(dir, "encoder.onnx"), "VMX_SHERPA_DECODER": filepath.Join(dir, "decoder.onnx"),
+		"VMX_SHERPA_TOKENS": filepath.Join(dir, "tokens.txt")}
+	r := run(t, env, "transcribe", wavPath)
+	if r.code != 1 || !strings.Contains(r.stderr, "sherpa") ||
+		!(strings.Contains(r.stderr, "encoder.onnx") || strings.Contains(r.stderr, "not in this build")) {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	t.Log(strings.TrimSpace(r.stderr))
+}

@@ -57,6 +57,7 @@ type Config struct {
 	Links     Links
 
 	PocketSphinx PocketSphinx
+	Sherpa       Sherpa
 	Transcribe   Transcribe
 	VAD          VAD
 	Text         Text
@@ -172,6 +173,17 @@ type PocketSphinx struct {
 	ModelDir string // Debian's pocketsphinx-en-us model directory
 	DomainLM string // builtin, none, or a voicemail language model file interpolated with the general one
 	Speed    string // fast, accurate or fastest
+}
+
+// Sherpa configures the sherpa-onnx engine: an operator-supplied model.
+type Sherpa struct {
+	Model                    string // whisper, transducer or paraformer
+	Encoder, Decoder, Joiner string
+	ModelFile                string // Paraformer's one file
+	Tokens                   string
+	Language                 string
+	NumThreads               int
+	DecodingMethod           string
 }
 
 // Transcribe configures the Amazon Transcribe engine.
@@ -299,6 +311,7 @@ func Default() *Config {
 		Links:             Links{PresignTTL: 5 * time.Minute},
 		PocketSphinx:      PocketSphinx{ModelDir: "/usr/share/pocketsphinx/model/en-us", DomainLM: "builtin", Speed: "fast"},
 		Text:              Text{CallbackNumber: true, MaskKeep: 4},
+		Sherpa:            Sherpa{Language: "en", NumThreads: 1, DecodingMethod: "greedy_search"},
 		EmptyVoicemails:   "deliver",
 		TimeZone:          "UTC",
 		Connect:           Connect{AgentEmailField: "Email", CacheTTL: 5 * time.Minute, GuidedLinkTTL: 10 * time.Minute},

@@ -188,9 +188,19 @@ func validate(c *Config) Problems {
 			k.bad("transcribe.identify_language", "Amazon Transcribe cannot identify the language of a redacted job", "turn off transcribe.redact_pii or transcribe.identify_language")
 		}
 	case "sherpa":
-		k.bad("transcriber", `"sherpa" is not available in this version (available: none, pocketsphinx, aws)`, "")
+		if c.Sherpa.Model == "" {
+			k.bad("sherpa.model", "required when transcriber is sherpa", "whisper, transducer or paraformer, with the model's files in sherpa.encoder, sherpa.decoder, … ")
+		}
 	default:
-		k.bad("transcriber", "must be none, pocketsphinx or aws", "")
+		k.bad("transcriber", "must be none, pocketsphinx, sherpa or aws", "")
+	}
+	switch c.Sherpa.Model {
+	case "", "whisper", "transducer", "paraformer":
+	default:
+		k.bad("sherpa.model", "must be whisper, transducer or paraformer", "")
+	}
+	if c.Sherpa.NumThreads < 1 || c.Sherpa.NumThreads > 64 {
+		k.bad("sherpa.num_threads", "must be between 1 and 64", "")
 	}
 	switch c.PocketSphinx.Speed {
 	case "fast", "accurate", "fastest":

@@ -75,7 +75,9 @@ func TestRules(t *testing.T) {
 		{"task without connect", func(c *Config) { c.DefaultMode = "task"; c.Connect.TaskFlowID = "f" }, "connect.enabled", `must be true because default_mode is "task"`, false},
 		{"email without from", func(c *Config) { c.DefaultMode = "email"; c.SMTP.Host = "h" }, "email.from", `required because default_mode is "email"`, false},
 		{"time zone", func(c *Config) { c.TimeZone = "Mars/Olympus" }, "time_zone", "must be an IANA time zone", false},
-		{"salesforce both secrets", func(c *Config) { c.Salesforce = Salesforce{LoginURL: "https://x", ClientID: "i", ClientSecret: "s", PrivateKeyFile: "k", OwnerMatch: "alias"} }, "salesforce.client_secret", "set either salesforce.client_secret or salesforce.private_key_file (with salesforce.username)", false},
+		{"salesforce both secrets", func(c *Config) {
+			c.Salesforce = Salesforce{LoginURL: "https://x", ClientID: "i", ClientSecret: "s", PrivateKeyFile: "k", OwnerMatch: "alias"}
+		}, "salesforce.client_secret", "set either salesforce.client_secret or salesforce.private_key_file (with salesforce.username)", false},
 		{"summary without model", func(c *Config) { c.Summary.Enabled = true }, "summary.model_id", "required when summary.enabled is true", false},
 		{"default_mode VMX name", func(c *Config) { c.DefaultMode = "AmazonConnectGuidedTask" }, "default_mode", `unknown mode "AmazonConnectGuidedTask"`, false},
 		{"default_mode unknown", func(c *Config) { c.DefaultMode = "pigeon" }, "default_mode", `unknown mode "pigeon"`, false},
@@ -85,8 +87,8 @@ func TestRules(t *testing.T) {
 		{"prefixes chars", func(c *Config) { c.AttributePrefixes = []string{"vmx 3"} }, "attribute_prefixes", `prefix "vmx 3" may only contain letters, digits, _ and -`, false},
 		{"prefixes twice", func(c *Config) { c.AttributePrefixes = []string{"a_", "b_", "a_"} }, "attribute_prefixes", `prefix "a_" is listed twice`, false},
 
-		{"transcriber planned", func(c *Config) { c.Transcriber = "sherpa" }, "transcriber", `"sherpa" is not available in this version (available: none, pocketsphinx, aws)`, false},
-		{"transcriber unknown", func(c *Config) { c.Transcriber = "whisper" }, "transcriber", "must be none, pocketsphinx or aws", false},
+		{"sherpa without model", func(c *Config) { c.Transcriber = "sherpa" }, "sherpa.model", "required when transcriber is sherpa", false},
+		{"transcriber unknown", func(c *Config) { c.Transcriber = "whisper" }, "transcriber", "must be none, pocketsphinx, sherpa or aws", false},
 		{"aws without bucket", func(c *Config) { c.Transcriber = "aws" }, "transcriber", "aws needs s3.bucket: Amazon Transcribe reads recordings from S3", false},
 		{"speed", func(c *Config) { c.PocketSphinx.Speed = "warp" }, "pocketsphinx.speed", "must be fast, accurate or fastest", false},
 		{"empty voicemails", func(c *Config) { c.EmptyVoicemails = "keep" }, "empty_voicemails", "must be deliver or drop", false},
