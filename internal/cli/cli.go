@@ -53,6 +53,7 @@ func commands() []Command {
 		ctrCommand(),
 		voicemailCommand(),
 		transcribeCommand(),
+		lambdaCommand(),
 		{Name: "version", Short: "print the version", Run: runVersion},
 	}
 }
