@@ -140,7 +140,6 @@ import "C"
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"unsafe"
 )
@@ -172,7 +171,7 @@ func newCDecoder(cfg Config) (*cDecoder, error) {
 		// Connect audio upsampled to 16 kHz; the model's own
 		// feat.params supplies the rest of the front end.
 		"-samprate", "16000",
-	}, append(speedArgs(cfg.Speed), strings.Fields(os.Getenv("VMX_PS_EXPERIMENT"))...)...)
+	}, speedArgs(cfg.Speed)...)
 	argv := make([]*C.char, len(args))
 	for i, a := range args {
 		argv[i] = C.CString(a)
