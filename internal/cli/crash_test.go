@@ -21,6 +21,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmx-dev/vmx/internal/connect"
+	"github.com/vmx-dev/vmx/internal/connect/connecttest"
+	"github.com/vmx-dev/vmx/internal/email"
+	"github.com/vmx-dev/vmx/internal/email/smtptest"
 	"github.com/vmx-dev/vmx/internal/kvssim"
 	"github.com/vmx-dev/vmx/internal/store/storetest"
 	"github.com/vmx-dev/vmx/internal/synth"
@@ -41,24 +45,31 @@ func TestMain(m *testing.M) {
 }
 
 // hookLog is a webhook receiver that verifies signatures and keeps every
-// delivery it got, by contact and delivery key.
+// delivery it got, by contact and delivery key, and the verified bodies.
 type hookLog struct {
-	mu    sync.Mutex
-	posts map[string]map[string]int // contact → delivery key → posts
-	bad   int
+	secret []byte
+	mu     sync.Mutex
+	posts  map[string]map[string]int // contact → delivery key → posts
+	bodies []webhook.Body
+	bad    int
+}
+
+func newHookLog(secret string) *hookLog {
+	return &hookLog{secret: []byte(secret), posts: map[string]map[string]int{}}
 }
 
 func (h *hookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := webhook.Verify([]byte("crash-test-secret"), r.Header, body, time.Now(), time.Minute); err != nil {
+	if err := webhook.Verify(h.secret, r.Header, body, time.Now(), time.Minute); err != nil {
 		h.bad++
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}
 	var b webhook.Body
 	json.Unmarshal(body, &b)
+	h.bodies = append(h.bodies, b)
 	if h.posts[b.ContactID] == nil {
 		h.posts[b.ContactID] = map[string]int{}
 	}
@@ -110,10 +121,14 @@ func (v *vmx) kill() {
 
 // TestCrashRecovery kills `vmx serve` with SIGKILL at random moments while
 // 50 voicemails flow through it, restarting it each time, and requires every
-// voicemail to be stored with the caller's exact audio and delivered: one
-// delivery key per voicemail. A kill between a webhook's answer and the
-// commit of its receipt makes vmx send it again with the same key (the
-// receiver's de-duplication key); such repeats are counted and reported.
+// voicemail to be stored with the caller's exact audio and delivered once to
+// each of its destinations: a signed webhook, an e-mail (SMTP) and an Amazon
+// Connect task. A kill between a destination's answer and the commit of its
+// receipt makes vmx deliver again with the same idempotency key: the same
+// X-VMX-Delivery header, the same Message-ID, the same ClientToken (which
+// Connect, and the fake, answer with the first task). Receivers de-duplicate
+// on those; such repeats are counted and reported, and a second task or a
+// second distinct mail for one voicemail fails the test.
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
@@ -148,7 +163,7 @@ func TestCrashRecovery(t *testing.T) {
 		rec, _ := json.Marshal(map[string]any{
 			"ContactId": contact, "Channel": "VOICE", "InitiationTimestamp": at.Format(time.RFC3339),
 			"InstanceARN": "arn:aws:connect:us-east-1:111122223333:instance/11111111-2222-3333-4444-555555555555",
-			"Attributes": map[string]string{"vmx3_flag": "1", "vmx3_from": "+15555550123", "vmx3_lang": "en-US",
+			"Attributes": map[string]string{"vmx3_flag": "1", "vmx3_from": "+15555550123", "vmx3_lang": "en-US", "vmx3_mode": "webhook,email,task",
 				"vmx3_queue_arn": "arn:aws:connect:us-east-1:111122223333:instance/11111111-2222-3333-4444-555555555555/queue/66666666-7777-8888-9999-000000000000"},
 			"Recordings": []map[string]any{{"Location": arn, "StorageType": "KINESIS_VIDEO_STREAM", "ParticipantType": "CUSTOMER",
 				"FragmentStartNumber": frags[0].Number, "FragmentStopNumber": frags[len(frags)-1].Number,
@@ -165,17 +180,25 @@ func TestCrashRecovery(t *testing.T) {
 			if dbName != "sqlite" {
 				dsn = newDB(t) // SQLite stays vmx's default: a file in its data directory
 			}
-			hooks := &hookLog{posts: map[string]map[string]int{}}
+			hooks := newHookLog("crash-test-secret")
 			hookSrv := httptest.NewServer(hooks)
 			defer hookSrv.Close()
+			cf := connecttest.Start(t, connecttest.Options{InstanceID: "11111111-2222-3333-4444-555555555555"})
+			cf.AddQueue(connecttest.Queue{ID: "66666666-7777-8888-9999-000000000000", Name: "Sales",
+				Tags: map[string]string{connect.QueueEmailTag: "sales@example.com"}})
+			mail := smtptest.Start(t, smtptest.Options{TLS: smtptest.TLSNone})
 			dir := t.TempDir()
 			addr := freePort(t)
 			logs, _ := os.Create(filepath.Join(dir, "vmx.log"))
 			defer logs.Close()
-			env := append(os.Environ(), "VMX_TEST_MAIN=1",
+			// A kill leaves the e-mail sink's temporary copy of a recording
+			// behind: keep those out of the machine's temporary directory.
+			env := append(os.Environ(), "VMX_TEST_MAIN=1", "TMPDIR="+t.TempDir(),
 				"VMX_DATA_DIR="+dir, "VMX_LISTEN="+addr, "VMX_API_KEY=crash-test-api-key",
 				"VMX_WEBHOOK_URL="+hookSrv.URL, "VMX_WEBHOOK_SECRET=crash-test-secret",
 				"VMX_KVS_ENDPOINT="+simSrv.URL, "VMX_JOBS_RESCUE_AFTER=2s", "VMX_LOG_LEVEL=warn",
+				"VMX_CONNECT_ENABLED=true", "VMX_CONNECT_ENDPOINT="+cf.URL, "VMX_CONNECT_TASK_FLOW_ID=aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+				"VMX_EMAIL_FROM=Voicemail <voicemail@example.com>", "VMX_SMTP_HOST="+mail.Host, fmt.Sprintf("VMX_SMTP_PORT=%d", mail.Port), "VMX_SMTP_TLS=none",
 				"AWS_ACCESS_KEY_ID=k", "AWS_SECRET_ACCESS_KEY=s", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true")
 			if dsn != "" {
 				env = append(env, "VMX_DB="+dsn)
@@ -279,7 +302,99 @@ func TestCrashRecovery(t *testing.T) {
 			if hooks.bad != 0 {
 				t.Fatalf("%d webhooks with a bad signature", hooks.bad)
 			}
-			t.Logf("%d voicemails delivered exactly once each across %d SIGKILLs; %d transport repeats with the same delivery key", n, kills, repeats)
+			taskRepeats := crashTasks(t, cf, wantSHA)
+			mailRepeats := crashMail(t, mail, wantSHA)
+			for contact := range wantSHA {
+				if len(cf.ContactAttributes(contact)) == 0 || cf.ContactAttributes(contact)["vmx3_flag"] != "0" {
+					t.Errorf("%s: flag not reset: %v", contact, cf.ContactAttributes(contact))
+				}
+			}
+			t.Logf("%d voicemails delivered exactly once each to webhook, e-mail and task across %d SIGKILLs; "+
+				"repeats with the same idempotency key: %d webhooks (X-VMX-Delivery), %d e-mails (Message-ID), %d tasks (ClientToken, answered with the first task)",
+				n, kills, repeats, mailRepeats, taskRepeats)
 		})
 	}
+}
+
+// crashTasks requires one Connect task per voicemail, every attempt of a
+// voicemail carrying the ClientToken of its delivery key, and returns how
+// many requests Connect answered with a task it already had.
+func crashTasks(t *testing.T, cf *connecttest.Server, contacts map[string]string) int {
+	t.Helper()
+	tokens := map[string]string{} // ClientToken → contact
+	for _, r := range cf.Requests(connecttest.OpStartTaskContact) {
+		contact, _ := r.Body["PreviousContactId"].(string)
+		token, _ := r.Body["ClientToken"].(string)
+		if token != connect.ClientToken(contact+":task") {
+			t.Fatalf("%s: StartTaskContact with ClientToken %q, not the delivery key's", contact, token)
+		}
+		tokens[token] = contact
+	}
+	tasks := cf.Tasks()
+	perContact := map[string]int{}
+	repeats := 0
+	for _, task := range tasks {
+		perContact[task.Body["PreviousContactId"].(string)]++
+		repeats += task.Requests - 1
+		if task.Mismatches != 0 {
+			t.Errorf("task %s: %d retries with its token changed the request", task.ContactID, task.Mismatches)
+		}
+	}
+	if len(tokens) != len(contacts) || len(tasks) != len(contacts) {
+		t.Fatalf("%d distinct ClientTokens made %d tasks, want %d of each", len(tokens), len(tasks), len(contacts))
+	}
+	for contact := range contacts {
+		if perContact[contact] != 1 {
+			t.Fatalf("%s: %d tasks, want exactly 1", contact, perContact[contact])
+		}
+	}
+	return repeats
+}
+
+// crashMail requires one distinct e-mail per voicemail and returns how many
+// copies arrived again. A kill after the SMTP server accepted a message and
+// before vmx committed its receipt sends it again; the copy carries the same
+// Message-ID and X-VMX-Delivery and the same recording, so a receiver can
+// drop it.
+func crashMail(t *testing.T, srv *smtptest.Server, contacts map[string]string) int {
+	t.Helper()
+	type copies struct {
+		id, delivery, attachment string
+		n                        int
+	}
+	got := map[string]*copies{} // contact → its mail
+	ids := map[string]bool{}
+	for _, m := range srv.Messages() {
+		p, err := smtptest.Parse(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		contact := p.Header.Get(email.HeaderContactID)
+		if _, ok := contacts[contact]; !ok || len(p.Files) != 1 {
+			t.Fatalf("e-mail for contact %q with %d attachments", contact, len(p.Files))
+		}
+		c := copies{id: p.Header.Get("Message-Id"), delivery: p.Header.Get(email.HeaderDelivery), attachment: sha(p.Files[0].Data), n: 1}
+		ids[c.id] = true
+		prev := got[contact]
+		if prev == nil {
+			got[contact] = &c
+			continue
+		}
+		if c.id != prev.id || c.delivery != prev.delivery || c.attachment != prev.attachment {
+			t.Fatalf("%s: a repeated e-mail differs: %+v, first %+v", contact, c, *prev)
+		}
+		prev.n++
+	}
+	repeats := 0
+	for contact := range contacts {
+		c := got[contact]
+		if c == nil || c.id != email.MessageID(contact+":email", "vmx.example.com") || c.delivery != contact+":email" {
+			t.Fatalf("%s: e-mail %+v, want one with the delivery key's Message-ID", contact, c)
+		}
+		repeats += c.n - 1
+	}
+	if len(ids) != len(contacts) {
+		t.Fatalf("%d distinct Message-IDs, want %d", len(ids), len(contacts))
+	}
+	return repeats
 }

@@ -38,7 +38,7 @@ func TestServeFromKinesis(t *testing.T) {
 	defer simSrv.Close()
 	arn, _ := sim.StreamARN("s")
 	frags, _ := sim.Fragments("s")
-	hooks := &hookLog{posts: map[string]map[string]int{}}
+	hooks := newHookLog("crash-test-secret")
 	hookSrv := httptest.NewServer(hooks)
 	defer hookSrv.Close()
 

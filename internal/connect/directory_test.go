@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/vmx-dev/vmx/internal/connect"
+	"github.com/vmx-dev/vmx/internal/connect/connecttest"
 	"github.com/vmx-dev/vmx/internal/retry"
 	"github.com/vmx-dev/vmx/internal/voicemail"
 )
 
-func newDirectory(t *testing.T, f *fakeConnect, cfg connect.Config) *connect.Directory {
+func newDirectory(t *testing.T, f *connecttest.Server, cfg connect.Config) *connect.Directory {
 	t.Helper()
-	d, err := connect.NewDirectory(f.client(), cfg)
+	d, err := connect.NewDirectory(client(f), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,14 +35,14 @@ func route(t *testing.T, d *connect.Directory, req voicemail.Request) (voicemail
 
 func TestRouteQueue(t *testing.T) {
 	f := newFake(t)
-	f.addQueue(queueID, "Sales", "Sales team", nil)
+	f.AddQueue(connecttest.Queue{ID: queueID, Name: "Sales", Description: "Sales team"})
 	d := newDirectory(t, f, connect.Config{})
 	r, warn := route(t, d, voicemail.Request{InstanceID: instanceID, QueueARN: queueARN, Target: "queue"})
 	want := voicemail.Route{QueueARN: queueARN, QueueName: "Sales"}
 	if r != want || len(warn) != 0 {
 		t.Errorf("Route = %+v, %q; want %+v, no warnings", r, warn, want)
 	}
-	rs := f.received("DescribeQueue")
+	rs := f.Requests("DescribeQueue")
 	if len(rs) != 1 || rs[0].Path != "/queues/"+instanceID+"/"+queueID || !hasPrefixAuth(rs[0]) {
 		t.Errorf("DescribeQueue requests = %+v", rs)
 	}
@@ -59,7 +60,7 @@ func TestRouteAgentQueueARN(t *testing.T) {
 	} {
 		t.Run(tc.field, func(t *testing.T) {
 			f := newFake(t)
-			f.addUser(agentID, "jdoe@example.com", "Jane", "Doe", "jane@example.com", "jane.doe@example.org")
+			f.AddUser(connecttest.User{ID: agentID, Username: "jdoe@example.com", FirstName: "Jane", LastName: "Doe", Email: "jane@example.com", SecondaryEmail: "jane.doe@example.org"})
 			d := newDirectory(t, f, connect.Config{AgentEmailField: tc.field})
 			// AgentID comes from the ARN when the request leaves it empty.
 			r, warn := route(t, d, voicemail.Request{QueueARN: agentQARN, Target: "agent"})
@@ -67,7 +68,7 @@ func TestRouteAgentQueueARN(t *testing.T) {
 			if r != want || len(warn) != 0 {
 				t.Errorf("Route = %+v, %q; want %+v", r, warn, want)
 			}
-			if rs := f.received(""); len(rs) != 1 || rs[0].Path != "/users/"+instanceID+"/"+agentID {
+			if rs := f.Requests(""); len(rs) != 1 || rs[0].Path != "/users/"+instanceID+"/"+agentID {
 				t.Errorf("requests = %+v, want one DescribeUser (a personal queue has no DescribeQueue)", rs)
 			}
 		})
@@ -77,16 +78,16 @@ func TestRouteAgentQueueARN(t *testing.T) {
 // VMX3-2025: vmx3_target=agent with vmx3_preferred_agent.
 func TestRoutePreferredAgent(t *testing.T) {
 	f := newFake(t)
-	f.addQueue(queueID, "Sales", "", nil)
-	f.addUser(agentID, "jdoe", "Jane", "Doe", "jane@example.com", "")
-	f.addUser("other-agent", "jdoe2", "John", "Doe", "john@example.com", "")
+	f.AddQueue(connecttest.Queue{ID: queueID, Name: "Sales"})
+	f.AddUser(connecttest.User{ID: agentID, Username: "jdoe", FirstName: "Jane", LastName: "Doe", Email: "jane@example.com"})
+	f.AddUser(connecttest.User{ID: "other-agent", Username: "jdoe2", FirstName: "John", LastName: "Doe", Email: "john@example.com"})
 	d := newDirectory(t, f, connect.Config{})
 	r, warn := route(t, d, voicemail.Request{InstanceID: instanceID, QueueARN: queueARN, Target: "agent", Preferred: "jdoe"})
 	want := voicemail.Route{QueueARN: queueARN, QueueName: "Sales", AgentID: agentID, AgentUsername: "jdoe", AgentName: "Jane Doe", AgentEmail: "jane@example.com"}
 	if r != want || len(warn) != 0 {
 		t.Errorf("Route = %+v, %q; want %+v", r, warn, want)
 	}
-	body := f.last("SearchUsers")
+	body := f.Last("SearchUsers")
 	wantBody := map[string]any{
 		"InstanceId": instanceID,
 		"MaxResults": float64(1),
@@ -96,7 +97,7 @@ func TestRoutePreferredAgent(t *testing.T) {
 	if !reflect.DeepEqual(body, wantBody) {
 		t.Errorf("SearchUsers body = %v\nwant %v", body, wantBody)
 	}
-	if rs := f.received("DescribeUser"); len(rs) != 1 || rs[0].Path != "/users/"+instanceID+"/"+agentID {
+	if rs := f.Requests("DescribeUser"); len(rs) != 1 || rs[0].Path != "/users/"+instanceID+"/"+agentID {
 		t.Errorf("DescribeUser requests = %+v", rs)
 	}
 }
@@ -104,7 +105,7 @@ func TestRoutePreferredAgent(t *testing.T) {
 func TestRouteAgentNotFound(t *testing.T) {
 	t.Run("preferred", func(t *testing.T) {
 		f := newFake(t)
-		f.addQueue(queueID, "Sales", "", nil)
+		f.AddQueue(connecttest.Queue{ID: queueID, Name: "Sales"})
 		d := newDirectory(t, f, connect.Config{})
 		r, warn := route(t, d, voicemail.Request{InstanceID: instanceID, QueueARN: queueARN, Target: "agent", Preferred: "jdoe"})
 		if want := (voicemail.Route{QueueARN: queueARN, QueueName: "Sales"}); r != want {
@@ -116,8 +117,8 @@ func TestRouteAgentNotFound(t *testing.T) {
 	})
 	t.Run("preferred lookup fails", func(t *testing.T) {
 		f := newFake(t)
-		f.addQueue(queueID, "Sales", "", nil)
-		f.failNext("SearchUsers", apiFailure{403, "AccessDeniedException"})
+		f.AddQueue(connecttest.Queue{ID: queueID, Name: "Sales"})
+		f.FailNext("SearchUsers", fail(403, "AccessDeniedException"))
 		d := newDirectory(t, f, connect.Config{})
 		r, warn := route(t, d, voicemail.Request{InstanceID: instanceID, QueueARN: queueARN, Target: "agent", Preferred: "jdoe"})
 		if r.AgentID != "" || r.QueueName != "Sales" || len(warn) != 1 ||
@@ -139,7 +140,7 @@ func TestRouteAgentNotFound(t *testing.T) {
 	})
 	t.Run("personal queue with fallback", func(t *testing.T) {
 		f := newFake(t)
-		f.addQueue("fallback-q", "Voicemail", "", nil)
+		f.AddQueue(connecttest.Queue{ID: "fallback-q", Name: "Voicemail"})
 		fb := arnPrefix + "/queue/fallback-q"
 		d := newDirectory(t, f, connect.Config{AgentFallbackQueueARN: fb})
 		r, warn := route(t, d, voicemail.Request{QueueARN: agentQARN, Target: "agent"})
@@ -153,7 +154,7 @@ func TestRouteAgentNotFound(t *testing.T) {
 	})
 	t.Run("no preferred agent named", func(t *testing.T) {
 		f := newFake(t)
-		f.addQueue(queueID, "Sales", "", nil)
+		f.AddQueue(connecttest.Queue{ID: queueID, Name: "Sales"})
 		d := newDirectory(t, f, connect.Config{})
 		_, warn := route(t, d, voicemail.Request{InstanceID: instanceID, QueueARN: queueARN, Target: "agent"})
 		if want := []string{"target is agent but no preferred agent is named; routed to queue Sales"}; !reflect.DeepEqual(warn, want) {
@@ -184,7 +185,7 @@ func TestRouteQueueEmail(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t)
-			f.addQueue(queueID, "Sales", tc.desc, tc.tags)
+			f.AddQueue(connecttest.Queue{ID: queueID, Name: "Sales", Description: tc.desc, Tags: tc.tags})
 			d := newDirectory(t, f, connect.Config{})
 			r, warn := route(t, d, voicemail.Request{InstanceID: instanceID, QueueARN: queueARN})
 			if r.QueueEmail != tc.email || !reflect.DeepEqual(warn, tc.warn) {
@@ -197,7 +198,7 @@ func TestRouteQueueEmail(t *testing.T) {
 func TestRouteQueueLookupFails(t *testing.T) {
 	t.Run("server error", func(t *testing.T) {
 		f := newFake(t)
-		f.failNext("DescribeQueue", apiFailure{500, "InternalServiceException"})
+		f.FailNext("DescribeQueue", fail(500, "InternalServiceException"))
 		d := newDirectory(t, f, connect.Config{})
 		r, warn := route(t, d, voicemail.Request{InstanceID: instanceID, QueueARN: queueARN})
 		if r != (voicemail.Route{QueueARN: queueARN}) || len(warn) != 1 ||
@@ -205,7 +206,7 @@ func TestRouteQueueLookupFails(t *testing.T) {
 			t.Errorf("Route = %+v, %q", r, warn)
 		}
 		// A failure is not cached: the next voicemail looks again.
-		f.addQueue(queueID, "Sales", "", nil)
+		f.AddQueue(connecttest.Queue{ID: queueID, Name: "Sales"})
 		if r, _ := route(t, d, voicemail.Request{InstanceID: instanceID, QueueARN: queueARN}); r.QueueName != "Sales" {
 			t.Errorf("after recovery QueueName = %q", r.QueueName)
 		}
@@ -225,9 +226,9 @@ func TestRouteThrottled(t *testing.T) {
 	for _, op := range []string{"DescribeQueue", "SearchUsers", "DescribeUser"} {
 		t.Run(op, func(t *testing.T) {
 			f := newFake(t)
-			f.addQueue(queueID, "Sales", "", nil)
-			f.addUser(agentID, "jdoe", "Jane", "Doe", "", "")
-			f.failNext(op, apiFailure{429, "ThrottlingException"})
+			f.AddQueue(connecttest.Queue{ID: queueID, Name: "Sales"})
+			f.AddUser(connecttest.User{ID: agentID, Username: "jdoe", FirstName: "Jane", LastName: "Doe"})
+			f.FailNext(op, fail(429, "ThrottlingException"))
 			d := newDirectory(t, f, connect.Config{})
 			req := voicemail.Request{ContactID: contactID, InstanceID: instanceID, QueueARN: queueARN, Target: "agent", Preferred: "jdoe"}
 			_, _, err := d.Route(context.Background(), &req)
@@ -252,14 +253,14 @@ func TestRouteNoInstance(t *testing.T) {
 
 func TestRouteCache(t *testing.T) {
 	f := newFake(t)
-	f.addQueue(queueID, "Sales", "", nil)
-	f.addUser(agentID, "jdoe", "Jane", "Doe", "jane@example.com", "")
+	f.AddQueue(connecttest.Queue{ID: queueID, Name: "Sales"})
+	f.AddUser(connecttest.User{ID: agentID, Username: "jdoe", FirstName: "Jane", LastName: "Doe", Email: "jane@example.com"})
 	clk := &clock{t: time.Date(2026, 1, 2, 15, 4, 0, 0, time.UTC)}
 	d := newDirectory(t, f, connect.Config{CacheTTL: time.Minute, Now: clk.Now})
 	req := voicemail.Request{InstanceID: instanceID, QueueARN: queueARN, Target: "agent", Preferred: "jdoe"}
 
 	first, _ := route(t, d, req)
-	if n := len(f.received("")); n != 3 {
+	if n := len(f.Requests("")); n != 3 {
 		t.Fatalf("first Route made %d requests, want 3 (SearchUsers, DescribeUser, DescribeQueue)", n)
 	}
 	// Concurrent lookups within the TTL are served from the cache.
@@ -275,13 +276,13 @@ func TestRouteCache(t *testing.T) {
 	wg.Wait()
 	clk.Advance(59 * time.Second)
 	route(t, d, req)
-	if n := len(f.received("")); n != 3 {
+	if n := len(f.Requests("")); n != 3 {
 		t.Fatalf("Routes within the TTL made %d requests in all, want 3", n)
 	}
 	clk.Advance(time.Second)
-	f.addUser(agentID, "jdoe", "Jane", "Roe", "jane@example.com", "")
+	f.AddUser(connecttest.User{ID: agentID, Username: "jdoe", FirstName: "Jane", LastName: "Roe", Email: "jane@example.com"})
 	r, _ := route(t, d, req)
-	if n := len(f.received("")); n != 6 {
+	if n := len(f.Requests("")); n != 6 {
 		t.Fatalf("Route after the TTL made %d requests in all, want 6", n)
 	}
 	if r.AgentName != "Jane Roe" {
@@ -291,12 +292,12 @@ func TestRouteCache(t *testing.T) {
 
 func TestRouteCacheOff(t *testing.T) {
 	f := newFake(t)
-	f.addQueue(queueID, "Sales", "", nil)
+	f.AddQueue(connecttest.Queue{ID: queueID, Name: "Sales"})
 	d := newDirectory(t, f, connect.Config{CacheTTL: -1})
 	for range 2 {
 		route(t, d, voicemail.Request{InstanceID: instanceID, QueueARN: queueARN})
 	}
-	if n := len(f.received("DescribeQueue")); n != 2 {
+	if n := len(f.Requests("DescribeQueue")); n != 2 {
 		t.Errorf("with the cache off, 2 Routes made %d requests", n)
 	}
 }
@@ -338,7 +339,7 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("problem %q lacks the package context", e)
 		}
 	}
-	if _, err := connect.NewDirectory(newFake(t).client(), bad); err == nil {
+	if _, err := connect.NewDirectory(client(newFake(t)), bad); err == nil {
 		t.Error("NewDirectory accepted a bad Config")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/vmx-dev/vmx/internal/connect"
+	"github.com/vmx-dev/vmx/internal/connect/connecttest"
 	"github.com/vmx-dev/vmx/internal/retry"
 	"github.com/vmx-dev/vmx/internal/voicemail"
 )
@@ -18,7 +19,7 @@ func TestFlagReset(t *testing.T) {
 	for _, prefix := range []string{"vmx3_", "vmx_", "vm_"} {
 		t.Run(prefix, func(t *testing.T) {
 			f := newFake(t)
-			fr, err := connect.NewFlagReset(f.client(), connect.Config{})
+			fr, err := connect.NewFlagReset(client(f), connect.Config{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -26,7 +27,7 @@ func TestFlagReset(t *testing.T) {
 			if err := fr.Finalize(context.Background(), rec); err != nil {
 				t.Fatal(err)
 			}
-			rs := f.received("UpdateContactAttributes")
+			rs := f.Requests("UpdateContactAttributes")
 			if len(rs) != 1 || rs[0].Method != "POST" || rs[0].Path != "/contact/attributes" {
 				t.Fatalf("requests = %+v", rs)
 			}
@@ -48,10 +49,10 @@ func TestFlagReset(t *testing.T) {
 func TestFlagResetErrors(t *testing.T) {
 	t.Run("contact gone", func(t *testing.T) {
 		f := newFake(t)
-		fr, _ := connect.NewFlagReset(f.client(), connect.Config{})
+		fr, _ := connect.NewFlagReset(client(f), connect.Config{})
 		rec := flagRecord("vmx3_")
 		for range 2 { // a repeated finalize adds the warning once
-			f.failNext("UpdateContactAttributes", apiFailure{404, "ResourceNotFoundException"})
+			f.FailNext("UpdateContactAttributes", fail(404, "ResourceNotFoundException"))
 			if err := fr.Finalize(context.Background(), rec); err != nil {
 				t.Fatalf("Finalize = %v, want success with a warning", err)
 			}
@@ -62,17 +63,17 @@ func TestFlagResetErrors(t *testing.T) {
 		}
 	})
 	for _, tc := range []struct {
-		fail               apiFailure
+		fail               connecttest.Failure
 		permanent, delayed bool
 	}{
-		{apiFailure{500, "InternalServiceException"}, false, false},
-		{apiFailure{429, "ThrottlingException"}, false, true},
-		{apiFailure{400, "InvalidParameterException"}, true, false},
+		{fail(500, "InternalServiceException"), false, false},
+		{fail(429, "ThrottlingException"), false, true},
+		{fail(400, "InvalidParameterException"), true, false},
 	} {
 		t.Run(tc.fail.Code, func(t *testing.T) {
 			f := newFake(t)
-			fr, _ := connect.NewFlagReset(f.client(), connect.Config{})
-			f.failNext("UpdateContactAttributes", tc.fail)
+			fr, _ := connect.NewFlagReset(client(f), connect.Config{})
+			f.FailNext("UpdateContactAttributes", tc.fail)
 			err := fr.Finalize(context.Background(), flagRecord("vmx_"))
 			_, delayed := retry.Delay(err)
 			if err == nil || retry.IsPermanent(err) != tc.permanent || delayed != tc.delayed {
@@ -82,11 +83,11 @@ func TestFlagResetErrors(t *testing.T) {
 	}
 	t.Run("incomplete record", func(t *testing.T) {
 		f := newFake(t)
-		fr, _ := connect.NewFlagReset(f.client(), connect.Config{})
+		fr, _ := connect.NewFlagReset(client(f), connect.Config{})
 		if err := fr.Finalize(context.Background(), flagRecord("")); !retry.IsPermanent(err) {
 			t.Errorf("Finalize without prefix = %v, want a permanent error", err)
 		}
-		if n := len(f.received("")); n != 0 {
+		if n := len(f.Requests("")); n != 0 {
 			t.Errorf("%d requests sent", n)
 		}
 	})

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vmx-dev/vmx/internal/connect"
+	"github.com/vmx-dev/vmx/internal/connect/connecttest"
 	"github.com/vmx-dev/vmx/internal/retry"
 	"github.com/vmx-dev/vmx/internal/voicemail"
 )
@@ -43,12 +44,12 @@ func delivery() *voicemail.Delivery {
 	}
 }
 
-func taskSink(t *testing.T, f *fakeConnect, cfg connect.Config) *connect.TaskSink {
+func taskSink(t *testing.T, f *connecttest.Server, cfg connect.Config) *connect.TaskSink {
 	t.Helper()
 	if cfg.TaskFlowID == "" && cfg.TaskTemplateID == "" {
 		cfg.TaskFlowID = taskFlow
 	}
-	s, err := connect.NewTaskSink(f.client(), cfg)
+	s, err := connect.NewTaskSink(client(f), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func TestTaskDeliver(t *testing.T) {
 	if err != nil || id != "task-1" {
 		t.Fatalf("Deliver = %q, %v; want task-1", id, err)
 	}
-	rs := f.received("StartTaskContact")
+	rs := f.Requests("StartTaskContact")
 	if len(rs) != 1 || rs[0].Method != "PUT" || rs[0].Path != "/contact/task" || !hasPrefixAuth(rs[0]) {
 		t.Fatalf("requests = %+v", rs)
 	}
@@ -115,23 +116,25 @@ func TestTaskDeliver(t *testing.T) {
 }
 
 // A retry of the same delivery sends the same ClientToken, so Connect
-// returns the first task instead of creating a second.
+// returns the first task instead of creating a second, even when the first
+// attempt created the task and only its answer was lost.
 func TestTaskClientTokenStable(t *testing.T) {
 	f := newFake(t)
 	s := taskSink(t, f, connect.Config{})
-	f.failNext("StartTaskContact", apiFailure{500, "InternalServiceException"})
+	f.FailNext("StartTaskContact", connecttest.Failure{Status: 500, Code: "InternalServiceException", Applied: true})
 	key := contactID + ":task"
 	_, err := s.Deliver(context.Background(), delivery(), key)
 	if err == nil || retry.IsPermanent(err) {
 		t.Fatalf("Deliver after a 500 = %v, want a retryable error", err)
 	}
-	if _, err := s.Deliver(context.Background(), delivery(), key); err != nil {
+	id, err := s.Deliver(context.Background(), delivery(), key)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Deliver(context.Background(), delivery(), contactID+":guided_task"); err != nil {
 		t.Fatal(err)
 	}
-	rs := f.received("StartTaskContact")
+	rs := f.Requests("StartTaskContact")
 	if len(rs) != 3 {
 		t.Fatalf("%d requests, want 3", len(rs))
 	}
@@ -145,6 +148,10 @@ func TestTaskClientTokenStable(t *testing.T) {
 	if len(tok) > 500 || !regexpMatch(`^[A-Za-z0-9-]+$`, tok) {
 		t.Errorf("ClientToken %q is not within Connect's limits", tok)
 	}
+	tasks := f.Tasks()
+	if len(tasks) != 2 || tasks[0].ContactID != id || tasks[0].Requests != 2 || tasks[0].Mismatches != 0 {
+		t.Errorf("tasks %+v; want the retry to return the first attempt's task %s, unchanged", tasks, id)
+	}
 }
 
 func TestTaskTruncation(t *testing.T) {
@@ -157,7 +164,7 @@ func TestTaskTruncation(t *testing.T) {
 	if _, err := s.Deliver(context.Background(), d, "k"); err != nil {
 		t.Fatal(err)
 	}
-	body := f.last("StartTaskContact")
+	body := f.Last("StartTaskContact")
 	desc := body["Description"].(string)
 	if n := utf8.RuneCountInString(desc); n != 4096 || !strings.HasSuffix(desc, marker) || !strings.HasPrefix(desc, "éé") {
 		t.Errorf("Description has %d characters, ends %q; want 4096 ending in the marker", n, desc[len(desc)-20:])
@@ -182,7 +189,7 @@ func TestTaskTruncation(t *testing.T) {
 	if _, err := s.Deliver(context.Background(), d, "k2"); err != nil {
 		t.Fatal(err)
 	}
-	if name := f.last("StartTaskContact")["Name"].(string); utf8.RuneCountInString(name) != 512 || !strings.HasSuffix(name, marker) {
+	if name := f.Last("StartTaskContact")["Name"].(string); utf8.RuneCountInString(name) != 512 || !strings.HasSuffix(name, marker) {
 		t.Errorf("Name has %d characters", utf8.RuneCountInString(name))
 	}
 }
@@ -198,7 +205,7 @@ func TestTaskAttributeBudget(t *testing.T) {
 	if _, err := s.Deliver(context.Background(), d, "k"); err != nil {
 		t.Fatal(err)
 	}
-	attrs := strs(t, f.last("StartTaskContact")["Attributes"])
+	attrs := strs(t, f.Last("StartTaskContact")["Attributes"])
 	total := 0
 	for k, v := range d.Record.Attributes {
 		if _, replaced := attrs[k]; !replaced {
@@ -230,7 +237,7 @@ func TestTaskAgentRoute(t *testing.T) {
 	if _, err := s.Deliver(context.Background(), d, "k"); err != nil {
 		t.Fatal(err)
 	}
-	body := f.last("StartTaskContact")
+	body := f.Last("StartTaskContact")
 	if body["Name"] != "Voicemail for Jane Doe (jdoe) from +15555551212" {
 		t.Errorf("Name = %v", body["Name"])
 	}
@@ -249,7 +256,7 @@ func TestTaskAgentRoute(t *testing.T) {
 	if _, err := s.Deliver(context.Background(), d, "k2"); err != nil {
 		t.Fatal(err)
 	}
-	a = strs(t, f.last("StartTaskContact")["Attributes"])
+	a = strs(t, f.Last("StartTaskContact")["Attributes"])
 	if a["vmx3_target"] != "queue" || a["vmx3_preferred_agent_id"] != "NONE" {
 		t.Errorf("fallback attributes = %v", a)
 	}
@@ -267,7 +274,7 @@ func TestTaskAgentPersonalQueue(t *testing.T) {
 	if _, err := s.Deliver(context.Background(), d, "k"); err != nil {
 		t.Fatal(err)
 	}
-	body := f.last("StartTaskContact")
+	body := f.Last("StartTaskContact")
 	a := strs(t, body["Attributes"])
 	if body["InstanceId"] != instanceID || a["vmx_queue_arn"] != agentQARN || a["vmx_target"] != "agent" || a["vmx_preferred_agent_id"] != agentID ||
 		a["vmx_source_queue"] != "personal queue of jdoe" {
@@ -305,7 +312,7 @@ func TestTaskFlowChoice(t *testing.T) {
 			if _, err := s.Deliver(context.Background(), d, "k"); err != nil {
 				t.Fatal(err)
 			}
-			body := f.last("StartTaskContact")
+			body := f.Last("StartTaskContact")
 			flow, _ := body["ContactFlowId"].(string)
 			template, _ := body["TaskTemplateId"].(string)
 			if flow != tc.flow || template != tc.template {
@@ -322,15 +329,15 @@ func TestTaskFlowChoice(t *testing.T) {
 		if !retry.IsPermanent(err) || !strings.Contains(err.Error(), `vmx3_task_flow "not a flow!"`) {
 			t.Errorf("Deliver = %v, want a permanent error naming the attribute", err)
 		}
-		if n := len(f.received("")); n != 0 {
+		if n := len(f.Requests("")); n != 0 {
 			t.Errorf("%d requests sent", n)
 		}
 	})
 	t.Run("no default", func(t *testing.T) {
-		if _, err := connect.NewTaskSink(newFake(t).client(), connect.Config{}); err == nil {
+		if _, err := connect.NewTaskSink(client(newFake(t)), connect.Config{}); err == nil {
 			t.Error("NewTaskSink without a flow or template succeeded")
 		}
-		if _, err := connect.NewGuidedTaskSink(newFake(t).client(), connect.Config{TaskFlowID: taskFlow}); err == nil {
+		if _, err := connect.NewGuidedTaskSink(client(newFake(t)), connect.Config{TaskFlowID: taskFlow}); err == nil {
 			t.Error("NewGuidedTaskSink without a guided flow succeeded")
 		}
 	})
@@ -338,23 +345,23 @@ func TestTaskFlowChoice(t *testing.T) {
 
 func TestTaskErrors(t *testing.T) {
 	for _, tc := range []struct {
-		fail      apiFailure
+		fail      connecttest.Failure
 		permanent bool
 		delayed   bool
 	}{
-		{apiFailure{400, "InvalidParameterException"}, true, false},
-		{apiFailure{400, "InvalidRequestException"}, true, false},
-		{apiFailure{404, "ResourceNotFoundException"}, true, false},
-		{apiFailure{403, "AccessDeniedException"}, true, false},
-		{apiFailure{429, "ThrottlingException"}, false, true},
-		{apiFailure{429, "ServiceQuotaExceededException"}, false, true},
-		{apiFailure{500, "InternalServiceException"}, false, false},
-		{apiFailure{503, "ServiceUnavailableException"}, false, false},
+		{fail(400, "InvalidParameterException"), true, false},
+		{fail(400, "InvalidRequestException"), true, false},
+		{fail(404, "ResourceNotFoundException"), true, false},
+		{fail(403, "AccessDeniedException"), true, false},
+		{fail(429, "ThrottlingException"), false, true},
+		{fail(429, "ServiceQuotaExceededException"), false, true},
+		{fail(500, "InternalServiceException"), false, false},
+		{fail(503, "ServiceUnavailableException"), false, false},
 	} {
 		t.Run(tc.fail.Code, func(t *testing.T) {
 			f := newFake(t)
 			s := taskSink(t, f, connect.Config{})
-			f.failNext("StartTaskContact", tc.fail)
+			f.FailNext("StartTaskContact", tc.fail)
 			_, err := s.Deliver(context.Background(), delivery(), "k")
 			_, delayed := retry.Delay(err)
 			if err == nil || retry.IsPermanent(err) != tc.permanent || delayed != tc.delayed {
@@ -369,7 +376,7 @@ func TestTaskErrors(t *testing.T) {
 
 func TestGuidedTask(t *testing.T) {
 	f := newFake(t)
-	s, err := connect.NewGuidedTaskSink(f.client(), connect.Config{GuidedTaskFlowID: guidedFlow})
+	s, err := connect.NewGuidedTaskSink(client(f), connect.Config{GuidedTaskFlowID: guidedFlow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +385,7 @@ func TestGuidedTask(t *testing.T) {
 	if _, err := s.Deliver(context.Background(), d, contactID+":guided_task"); err != nil {
 		t.Fatal(err)
 	}
-	body := f.last("StartTaskContact")
+	body := f.Last("StartTaskContact")
 	if body["ContactFlowId"] != guidedFlow {
 		t.Errorf("ContactFlowId = %v", body["ContactFlowId"])
 	}
@@ -398,7 +405,7 @@ func TestGuidedTask(t *testing.T) {
 	if _, err := s.Deliver(context.Background(), d, "k2"); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.last("StartTaskContact")["ContactFlowId"]; got != "flow-7" {
+	if got := f.Last("StartTaskContact")["ContactFlowId"]; got != "flow-7" {
 		t.Errorf("ContactFlowId = %v, want the contact's", got)
 	}
 }
@@ -411,7 +418,7 @@ func TestTaskEmptyVoicemail(t *testing.T) {
 	if _, err := s.Deliver(context.Background(), d, "k"); err != nil {
 		t.Fatal(err)
 	}
-	body := f.last("StartTaskContact")
+	body := f.Last("StartTaskContact")
 	if body["Name"] != "Voicemail from +15555551212 (no speech)" || body["Description"] != "The caller did not speak." {
 		t.Errorf("Name %v, Description %v", body["Name"], body["Description"])
 	}

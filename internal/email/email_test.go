@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
 	"mime"
-	"mime/multipart"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/vmx-dev/vmx/internal/email/smtptest"
 	"github.com/vmx-dev/vmx/internal/retry"
 	"github.com/vmx-dev/vmx/internal/voicemail"
 )
@@ -86,84 +85,28 @@ func newSink(t *testing.T, cfg Config, sender Sender) *Sink {
 	return s
 }
 
-// parsed is a received message, parsed back with net/mail and
-// mime/multipart.
-type parsed struct {
-	header    mail.Header
-	subject   string
-	structure string // e.g. multipart/mixed[multipart/alternative[text/plain text/html] audio/wav]
-	text      string
-	html      string
-	files     []file
-}
-
-type file struct {
-	name, contentType, disposition string
-	data                           []byte
-}
-
-func parseMessage(t *testing.T, raw []byte) parsed {
+// parseMessage parses a message back into its MIME parts.
+func parseMessage(t *testing.T, raw []byte) *smtptest.Mail {
 	t.Helper()
-	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	m, err := smtptest.Parse(raw)
 	if err != nil {
-		t.Fatalf("read message: %v\n%s", err, raw)
+		t.Fatalf("%v\n%s", err, raw)
 	}
-	var p parsed
-	p.header = msg.Header
-	if p.subject, err = new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject")); err != nil {
-		t.Fatalf("subject: %v", err)
-	}
-	p.structure = walk(t, &p, map[string][]string(msg.Header), msg.Body)
-	return p
+	return m
 }
 
-func walk(t *testing.T, p *parsed, h map[string][]string, body io.Reader) string {
-	t.Helper()
-	if n := len(h["Content-Type"]); n != 1 {
-		t.Fatalf("part has %d Content-Type headers: %v", n, h)
+// smtpConfig is the SMTPConfig that reaches srv.
+func smtpConfig(srv *smtptest.Server) SMTPConfig {
+	opts := srv.Options()
+	return SMTPConfig{
+		Host: srv.Host, Port: srv.Port, TLS: opts.TLS, CAFile: srv.CAFile,
+		Username: opts.Username, Password: opts.Password, Timeout: 5 * time.Second,
 	}
-	mt, params, err := mime.ParseMediaType(h["Content-Type"][0])
-	if err != nil {
-		t.Fatalf("content type: %v", err)
-	}
-	if strings.HasPrefix(mt, "multipart/") {
-		mr := multipart.NewReader(body, params["boundary"])
-		var kids []string
-		for {
-			part, err := mr.NextPart()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatalf("%s: %v", mt, err)
-			}
-			kids = append(kids, walk(t, p, part.Header, part))
-		}
-		return mt + "[" + strings.Join(kids, " ") + "]"
-	}
-	var r = body
-	if enc := strings.ToLower(strings.Join(h["Content-Transfer-Encoding"], "")); enc == "base64" {
-		r = base64.NewDecoder(base64.StdEncoding, body)
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatalf("%s body: %v", mt, err)
-	}
-	switch {
-	case mt == "text/plain" && params["charset"] == "utf-8":
-		p.text = strings.ReplaceAll(string(b), "\r\n", "\n")
-	case mt == "text/html" && params["charset"] == "utf-8":
-		p.html = strings.ReplaceAll(string(b), "\r\n", "\n")
-	default:
-		disp, dparams, _ := mime.ParseMediaType(strings.Join(h["Content-Disposition"], ""))
-		p.files = append(p.files, file{name: dparams["filename"], contentType: mt, disposition: disp, data: b})
-	}
-	return mt
 }
 
-func onlyMessage(t *testing.T, srv *smtpServer) received {
+func onlyMessage(t *testing.T, srv *smtptest.Server) smtptest.Message {
 	t.Helper()
-	got := srv.received()
+	got := srv.Messages()
 	if len(got) != 1 {
 		t.Fatalf("server received %d messages, want 1", len(got))
 	}
@@ -171,8 +114,8 @@ func onlyMessage(t *testing.T, srv *smtpServer) received {
 }
 
 func TestDeliverSTARTTLSWithAuth(t *testing.T) {
-	srv := startSMTP(t, smtpServerOptions{tls: TLSStartTLS, user: "vmx", pass: "secret"})
-	sender, err := NewSMTP(srv.config())
+	srv := smtptest.Start(t, smtptest.Options{TLS: TLSStartTLS, Username: "vmx", Password: "secret"})
+	sender, err := NewSMTP(smtpConfig(srv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,15 +131,15 @@ func TestDeliverSTARTTLSWithAuth(t *testing.T) {
 		t.Errorf("detail %q does not start with %s and the server's reply", detail, wantID)
 	}
 	got := onlyMessage(t, srv)
-	if got.user != "vmx" || !got.tls {
-		t.Errorf("server saw user %q tls %v, want vmx over TLS", got.user, got.tls)
+	if got.User != "vmx" || !got.TLS {
+		t.Errorf("server saw user %q tls %v, want vmx over TLS", got.User, got.TLS)
 	}
-	if got.from != "voicemail@example.com" || strings.Join(got.to, ",") != "support@example.com" {
-		t.Errorf("envelope %s → %v, want voicemail@example.com → the queue's address", got.from, got.to)
+	if got.From != "voicemail@example.com" || strings.Join(got.To, ",") != "support@example.com" {
+		t.Errorf("envelope %s → %v, want voicemail@example.com → the queue's address", got.From, got.To)
 	}
-	m := parseMessage(t, got.data)
-	if want := "multipart/mixed[multipart/alternative[text/plain text/html] audio/wav]"; m.structure != want {
-		t.Fatalf("structure %s, want %s", m.structure, want)
+	m := parseMessage(t, got.Data)
+	if want := "multipart/mixed[multipart/alternative[text/plain text/html] audio/wav]"; m.Structure != want {
+		t.Fatalf("structure %s, want %s", m.Structure, want)
 	}
 	for h, want := range map[string]string{
 		"Message-Id":     wantID,
@@ -209,7 +152,7 @@ func TestDeliverSTARTTLSWithAuth(t *testing.T) {
 		"Mime-Version":   "1.0",
 		"Content-Type":   "multipart/mixed",
 	} {
-		v := m.header.Get(h)
+		v := m.Header.Get(h)
 		if h == "Content-Type" {
 			v, _, _ = mime.ParseMediaType(v)
 		}
@@ -217,35 +160,35 @@ func TestDeliverSTARTTLSWithAuth(t *testing.T) {
 			t.Errorf("header %s = %q, want %q", h, v, want)
 		}
 	}
-	if want := "Voicemail from +15555550100 in Support (4 s)"; m.subject != want {
-		t.Errorf("subject %q, want %q", m.subject, want)
+	if want := "Voicemail from +15555550100 in Support (4 s)"; m.Subject != want {
+		t.Errorf("subject %q, want %q", m.Subject, want)
 	}
 	// The HTML escapes the hostile transcript; the text shows it as said.
-	if strings.Contains(m.html, "<script>") || !strings.Contains(m.html, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#34;friends&#34;") {
-		t.Errorf("HTML does not escape the transcript:\n%s", m.html)
+	if strings.Contains(m.HTML, "<script>") || !strings.Contains(m.HTML, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#34;friends&#34;") {
+		t.Errorf("HTML does not escape the transcript:\n%s", m.HTML)
 	}
 	for _, want := range []string{hostile, "+15555550100", "5555550101", "Support", "Jane asks for a call back.",
 		"Fri, Sep 12, 2025 at 11:07 AM EDT", "4 s", d.MediaURL, "voicemail-" + d.Record.ContactID + ".wav",
 		"agent jdoe not found; routed to the queue"} {
-		if !strings.Contains(m.text, want) {
-			t.Errorf("text lacks %q:\n%s", want, m.text)
+		if !strings.Contains(m.Text, want) {
+			t.Errorf("text lacks %q:\n%s", want, m.Text)
 		}
 	}
-	if !strings.Contains(m.html, `href="https://vmx.example.com/v1/media/8f0c?sig=abc&amp;exp=1"`) {
-		t.Errorf("HTML lacks the playback link:\n%s", m.html)
+	if !strings.Contains(m.HTML, `href="https://vmx.example.com/v1/media/8f0c?sig=abc&amp;exp=1"`) {
+		t.Errorf("HTML lacks the playback link:\n%s", m.HTML)
 	}
-	if len(m.files) != 1 {
-		t.Fatalf("%d attachments", len(m.files))
+	if len(m.Files) != 1 {
+		t.Fatalf("%d attachments", len(m.Files))
 	}
-	f := m.files[0]
-	if f.name != "voicemail-"+d.Record.ContactID+".wav" || f.contentType != "audio/wav" || f.disposition != "attachment" {
-		t.Errorf("attachment %s %s %s", f.name, f.contentType, f.disposition)
+	f := m.Files[0]
+	if f.Name != "voicemail-"+d.Record.ContactID+".wav" || f.ContentType != "audio/wav" || f.Disposition != "attachment" {
+		t.Errorf("attachment %s %s %s", f.Name, f.ContentType, f.Disposition)
 	}
-	if sha256.Sum256(f.data) != sha256.Sum256(audio) {
-		t.Errorf("attachment of %d bytes differs from the %d-byte WAV", len(f.data), len(audio))
+	if sha256.Sum256(f.Data) != sha256.Sum256(audio) {
+		t.Errorf("attachment of %d bytes differs from the %d-byte WAV", len(f.Data), len(audio))
 	}
 	// Lines stay within the SMTP limit.
-	for i, line := range strings.Split(string(got.data), "\r\n") {
+	for i, line := range strings.Split(string(got.Data), "\r\n") {
 		if len(line) > 998 {
 			t.Fatalf("line %d is %d characters long", i, len(line))
 		}
@@ -253,8 +196,8 @@ func TestDeliverSTARTTLSWithAuth(t *testing.T) {
 }
 
 func TestMessageIDFollowsTheKey(t *testing.T) {
-	srv := startSMTP(t, smtpServerOptions{tls: TLSNone})
-	sender, err := NewSMTP(srv.config())
+	srv := smtptest.Start(t, smtptest.Options{TLS: TLSNone})
+	sender, err := NewSMTP(smtpConfig(srv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,10 +208,10 @@ func TestMessageIDFollowsTheKey(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := srv.received()
+	got := srv.Messages()
 	ids := make([]string, len(got))
 	for i, r := range got {
-		ids[i] = parseMessage(t, r.data).header.Get("Message-ID")
+		ids[i] = parseMessage(t, r.Data).Header.Get("Message-ID")
 	}
 	if ids[0] != ids[1] || ids[0] == ids[2] || ids[0] != MessageID("c-1:email", "vmx.example.com") {
 		t.Errorf("Message-IDs %v: a retry must repeat the first, another key must differ", ids)
@@ -279,8 +222,8 @@ func TestMessageIDFollowsTheKey(t *testing.T) {
 }
 
 func TestAddresses(t *testing.T) {
-	srv := startSMTP(t, smtpServerOptions{tls: TLSNone})
-	sender, err := NewSMTP(srv.config())
+	srv := smtptest.Start(t, smtptest.Options{TLS: TLSNone})
+	sender, err := NewSMTP(smtpConfig(srv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +252,7 @@ func TestAddresses(t *testing.T) {
 			agent, "voicemail@example.com", "new@example.com", "<new@example.com>"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(srv.received())
+			before := len(srv.Messages())
 			d := delivery(testWAV(10))
 			d.Record.Prefix, d.Record.Route = tc.prefix, tc.route
 			for k, v := range tc.attrs {
@@ -318,11 +261,11 @@ func TestAddresses(t *testing.T) {
 			if _, err := s.Deliver(context.Background(), d, "k"); err != nil {
 				t.Fatal(err)
 			}
-			got := srv.received()[before]
-			if got.from != tc.from || strings.Join(got.to, ",") != tc.to {
-				t.Errorf("envelope %s → %v, want %s → %s", got.from, got.to, tc.from, tc.to)
+			got := srv.Messages()[before]
+			if got.From != tc.from || strings.Join(got.To, ",") != tc.to {
+				t.Errorf("envelope %s → %v, want %s → %s", got.From, got.To, tc.from, tc.to)
 			}
-			if h := parseMessage(t, got.data).header.Get("To"); h != tc.header {
+			if h := parseMessage(t, got.Data).Header.Get("To"); h != tc.header {
 				t.Errorf("To %q, want %q", h, tc.header)
 			}
 		})
@@ -330,8 +273,8 @@ func TestAddresses(t *testing.T) {
 }
 
 func TestAddressErrorsArePermanent(t *testing.T) {
-	srv := startSMTP(t, smtpServerOptions{tls: TLSNone})
-	sender, err := NewSMTP(srv.config())
+	srv := smtptest.Start(t, smtptest.Options{TLS: TLSNone})
+	sender, err := NewSMTP(smtpConfig(srv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,14 +316,14 @@ func TestAddressErrorsArePermanent(t *testing.T) {
 	if _, err := s.Deliver(context.Background(), d, "k"); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(srv.received()); n != 1 {
+	if n := len(srv.Messages()); n != 1 {
 		t.Fatalf("server received %d messages, want only the allowed one", n)
 	}
 }
 
 func TestAttachmentPolicy(t *testing.T) {
-	srv := startSMTP(t, smtpServerOptions{tls: TLSNone})
-	sender, err := NewSMTP(srv.config())
+	srv := smtptest.Start(t, smtptest.Options{TLS: TLSNone})
+	sender, err := NewSMTP(smtpConfig(srv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,18 +351,18 @@ func TestAttachmentPolicy(t *testing.T) {
 			opened := 0
 			open := d.OpenAudio
 			d.OpenAudio = func(ctx context.Context) (io.ReadCloser, error) { opened++; return open(ctx) }
-			before := len(srv.received())
+			before := len(srv.Messages())
 			if _, err := s.Deliver(context.Background(), d, "k"); err != nil {
 				t.Fatal(err)
 			}
-			m := parseMessage(t, srv.received()[before].data)
-			if m.structure != tc.structure {
-				t.Errorf("structure %s, want %s", m.structure, tc.structure)
+			m := parseMessage(t, srv.Messages()[before].Data)
+			if m.Structure != tc.structure {
+				t.Errorf("structure %s, want %s", m.Structure, tc.structure)
 			}
 			if opened != tc.opened {
 				t.Errorf("recording opened %d times, want %d", opened, tc.opened)
 			}
-			for _, body := range []string{m.text, m.html} {
+			for _, body := range []string{m.Text, m.HTML} {
 				if strings.Contains(body, "https://vmx.example.com/v1/media/") != tc.link {
 					t.Errorf("link shown: %v, want %v:\n%s", !tc.link, tc.link, body)
 				}
@@ -427,7 +370,7 @@ func TestAttachmentPolicy(t *testing.T) {
 					t.Errorf("body does not say %q:\n%s", tc.note, body)
 				}
 			}
-			if len(m.files) == 1 && !bytes.Equal(m.files[0].data, audio) {
+			if len(m.Files) == 1 && !bytes.Equal(m.Files[0].Data, audio) {
 				t.Error("attachment differs from the WAV")
 			}
 		})
@@ -435,6 +378,8 @@ func TestAttachmentPolicy(t *testing.T) {
 }
 
 func TestRecordingErrors(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // only this test's temporary files are looked at
 	var sent int
 	s := newSink(t, baseConfig(), senderFunc(func(context.Context, string, []string, io.WriterTo) (string, error) {
 		sent++
@@ -459,11 +404,8 @@ func TestRecordingErrors(t *testing.T) {
 		t.Errorf("empty key: %v", err)
 	}
 	// No temporary file is left behind.
-	left, _ := filepath.Glob(filepath.Join(os.TempDir(), "vmx-email-*.wav"))
-	for _, f := range left {
-		if info, err := os.Stat(f); err == nil && time.Since(info.ModTime()) < time.Minute {
-			t.Errorf("temporary file %s left behind", f)
-		}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "vmx-email-*.wav")); len(left) != 0 {
+		t.Errorf("temporary files %v left behind", left)
 	}
 }
 
@@ -489,14 +431,14 @@ func TestEmptyVoicemail(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := parseMessage(t, raw.Bytes())
-	if !strings.HasPrefix(m.subject, "[Empty] ") {
-		t.Errorf("subject %q lacks the empty mark", m.subject)
+	if !strings.HasPrefix(m.Subject, "[Empty] ") {
+		t.Errorf("subject %q lacks the empty mark", m.Subject)
 	}
-	if !strings.Contains(m.text, "EMPTY VOICEMAIL") || !strings.Contains(m.html, "Empty voicemail:") {
-		t.Errorf("body lacks the empty mark:\n%s\n%s", m.text, m.html)
+	if !strings.Contains(m.Text, "EMPTY VOICEMAIL") || !strings.Contains(m.HTML, "Empty voicemail:") {
+		t.Errorf("body lacks the empty mark:\n%s\n%s", m.Text, m.HTML)
 	}
-	if strings.Contains(m.text, "Summary") || strings.Contains(m.text, "Notes") {
-		t.Errorf("empty sections shown:\n%s", m.text)
+	if strings.Contains(m.Text, "Summary") || strings.Contains(m.Text, "Notes") {
+		t.Errorf("empty sections shown:\n%s", m.Text)
 	}
 }
 
@@ -514,15 +456,15 @@ func TestNonASCIIAndAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := parseMessage(t, raw.Bytes())
-	if want := "Voicemail from +15555550100 for Zoë Ångström (4 s)"; m.subject != want {
-		t.Errorf("subject %q, want %q", m.subject, want)
+	if want := "Voicemail from +15555550100 for Zoë Ångström (4 s)"; m.Subject != want {
+		t.Errorf("subject %q, want %q", m.Subject, want)
 	}
-	from, err := mail.ParseAddress(m.header.Get("From"))
+	from, err := mail.ParseAddress(m.Header.Get("From"))
 	if err != nil || from.Name != "Zoë's Voicemail" {
-		t.Errorf("From %q: %v", m.header.Get("From"), err)
+		t.Errorf("From %q: %v", m.Header.Get("From"), err)
 	}
-	if !strings.Contains(m.text, d.Record.Transcript) || !strings.Contains(m.text, "Agent:      Zoë Ångström") {
-		t.Errorf("text:\n%s", m.text)
+	if !strings.Contains(m.Text, d.Record.Transcript) || !strings.Contains(m.Text, "Agent:      Zoë Ångström") {
+		t.Errorf("text:\n%s", m.Text)
 	}
 }
 
@@ -548,13 +490,13 @@ func TestTemplates(t *testing.T) {
 		_, err := msg.WriteTo(&raw)
 		return "", err
 	}))
-	deliver := func(tpl string) (parsed, error) {
+	deliver := func(tpl string) (*smtptest.Mail, error) {
 		d := delivery(testWAV(10))
 		if tpl != "" {
 			d.Record.Attributes["vmx3_email_template"] = tpl
 		}
 		if _, err := s.Deliver(context.Background(), d, "k"); err != nil {
-			return parsed{}, err
+			return nil, err
 		}
 		return parseMessage(t, raw.Bytes()), nil
 	}
@@ -564,16 +506,16 @@ func TestTemplates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.subject != "Office voicemail: +15555550100" || !strings.Contains(m.text, "Transcript\n----------") {
-		t.Errorf("default template: %q\n%s", m.subject, m.text)
+	if m.Subject != "Office voicemail: +15555550100" || !strings.Contains(m.Text, "Transcript\n----------") {
+		t.Errorf("default template: %q\n%s", m.Subject, m.Text)
 	}
 	m, err = deliver("spanish")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.subject != "Buzón de voz de +15555550100" || m.text != "Mensaje de +15555550100: "+hostile ||
-		!strings.Contains(m.html, "<p>Mensaje de &#43;15555550100: Hi, it&#39;s Jane &lt;script&gt;") {
-		t.Errorf("per-contact template: %q\n%s\n%s", m.subject, m.text, m.html)
+	if m.Subject != "Buzón de voz de +15555550100" || m.Text != "Mensaje de +15555550100: "+hostile ||
+		!strings.Contains(m.HTML, "<p>Mensaje de &#43;15555550100: Hi, it&#39;s Jane &lt;script&gt;") {
+		t.Errorf("per-contact template: %q\n%s\n%s", m.Subject, m.Text, m.HTML)
 	}
 	for tpl, want := range map[string]string{
 		"../../etc/passwd":      `attribute vmx3_email_template "../../etc/passwd" is not a template name`,
@@ -632,17 +574,17 @@ func TestTemplateDirErrors(t *testing.T) {
 func TestSMTPModes(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		opts smtpServerOptions
+		opts smtptest.Options
 		auth string
 	}{
-		{"implicit TLS", smtpServerOptions{tls: TLSImplicit, user: "u", pass: "p"}, AuthPlain},
-		{"STARTTLS with LOGIN", smtpServerOptions{tls: TLSStartTLS, user: "u", pass: "p"}, AuthLogin},
-		{"plain local relay", smtpServerOptions{tls: TLSNone}, ""},
-		{"plain local relay with auth", smtpServerOptions{tls: TLSNone, user: "u", pass: "p"}, AuthPlain},
+		{"implicit TLS", smtptest.Options{TLS: TLSImplicit, Username: "u", Password: "p"}, AuthPlain},
+		{"STARTTLS with LOGIN", smtptest.Options{TLS: TLSStartTLS, Username: "u", Password: "p"}, AuthLogin},
+		{"plain local relay", smtptest.Options{TLS: TLSNone}, ""},
+		{"plain local relay with auth", smtptest.Options{TLS: TLSNone, Username: "u", Password: "p"}, AuthPlain},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startSMTP(t, tc.opts)
-			cfg := srv.config()
+			srv := smtptest.Start(t, tc.opts)
+			cfg := smtpConfig(srv)
 			cfg.Auth = tc.auth
 			sender, err := NewSMTP(cfg)
 			if err != nil {
@@ -656,14 +598,14 @@ func TestSMTPModes(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := onlyMessage(t, srv)
-			if got.tls != (tc.opts.tls != TLSNone) || got.user != tc.opts.user || got.from != "a@example.com" {
-				t.Errorf("server saw tls %v user %q from %q", got.tls, got.user, got.from)
+			if got.TLS != (tc.opts.TLS != TLSNone) || got.User != tc.opts.Username || got.From != "a@example.com" {
+				t.Errorf("server saw tls %v user %q from %q", got.TLS, got.User, got.From)
 			}
 			if !strings.HasPrefix(reply, `smtp-reply="`) || !strings.Contains(reply, "OK") {
 				t.Errorf("reply %q", reply)
 			}
-			if m := parseMessage(t, got.data); m.text != "hello" || m.html != "<p>hello</p>" {
-				t.Errorf("parts %q %q", m.text, m.html)
+			if m := parseMessage(t, got.Data); m.Text != "hello" || m.HTML != "<p>hello</p>" {
+				t.Errorf("parts %q %q", m.Text, m.HTML)
 			}
 		})
 	}
@@ -673,12 +615,12 @@ func TestSMTPErrors(t *testing.T) {
 	rejected := &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
 	busy := &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
 	spam := &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "looks like spam"}
-	srv := startSMTP(t, smtpServerOptions{tls: TLSStartTLS, user: "u", pass: "p",
-		rejectTo: map[string]*smtp.SMTPError{"gone@example.com": rejected, "busy@example.com": busy}})
-	spamSrv := startSMTP(t, smtpServerOptions{tls: TLSNone, rejectAt: spam})
-	wrongPass := srv.config()
+	srv := smtptest.Start(t, smtptest.Options{TLS: TLSStartTLS, Username: "u", Password: "p",
+		RejectRcpt: map[string]*smtp.SMTPError{"gone@example.com": rejected, "busy@example.com": busy}})
+	spamSrv := smtptest.Start(t, smtptest.Options{TLS: TLSNone, RejectData: spam})
+	wrongPass := smtpConfig(srv)
 	wrongPass.Password = "nope"
-	untrusted := srv.config()
+	untrusted := smtpConfig(srv)
 	untrusted.CAFile = ""
 	for _, tc := range []struct {
 		name      string
@@ -687,9 +629,9 @@ func TestSMTPErrors(t *testing.T) {
 		permanent bool
 		want      string
 	}{
-		{"5xx recipient", srv.config(), "gone@example.com", true, "smtp RCPT TO gone@example.com: 550 5.1.1 no such user"},
-		{"4xx recipient", srv.config(), "busy@example.com", false, "451 4.3.0 try later"},
-		{"5xx data", spamSrv.config(), "b@example.com", true, "smtp end of DATA: 554 5.7.1 looks like spam"},
+		{"5xx recipient", smtpConfig(srv), "gone@example.com", true, "smtp RCPT TO gone@example.com: 550 5.1.1 no such user"},
+		{"4xx recipient", smtpConfig(srv), "busy@example.com", false, "451 4.3.0 try later"},
+		{"5xx data", smtpConfig(spamSrv), "b@example.com", true, "smtp end of DATA: 554 5.7.1 looks like spam"},
 		{"bad password", wrongPass, "b@example.com", true, "535"},
 		{"untrusted certificate", untrusted, "b@example.com", false, "certificate"},
 		{"nobody listening", SMTPConfig{Host: "127.0.0.1", Port: 1, TLS: TLSNone, Timeout: time.Second}, "b@example.com", false, "connect"},
@@ -705,14 +647,14 @@ func TestSMTPErrors(t *testing.T) {
 			}
 		})
 	}
-	if n := len(srv.received()) + len(spamSrv.received()); n != 0 {
+	if n := len(srv.Messages()) + len(spamSrv.Messages()); n != 0 {
 		t.Errorf("%d messages accepted", n)
 	}
 }
 
 func TestSMTPContextCancel(t *testing.T) {
-	srv := startSMTP(t, smtpServerOptions{tls: TLSNone})
-	sender, err := NewSMTP(srv.config())
+	srv := smtptest.Start(t, smtptest.Options{TLS: TLSNone})
+	sender, err := NewSMTP(smtpConfig(srv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -737,8 +679,8 @@ func TestSMTPContextCancel(t *testing.T) {
 }
 
 func TestSMTPContextCancelWhileWaiting(t *testing.T) {
-	srv := startSMTP(t, smtpServerOptions{tls: TLSImplicit, stall: 3 * time.Second})
-	sender, err := NewSMTP(srv.config())
+	srv := smtptest.Start(t, smtptest.Options{TLS: TLSImplicit, Stall: 3 * time.Second})
+	sender, err := NewSMTP(smtpConfig(srv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -819,8 +761,8 @@ func TestHumanFormats(t *testing.T) {
 }
 
 func TestSMTPAbortsHalfWrittenMessage(t *testing.T) {
-	srv := startSMTP(t, smtpServerOptions{tls: TLSNone})
-	sender, err := NewSMTP(srv.config())
+	srv := smtptest.Start(t, smtptest.Options{TLS: TLSNone})
+	sender, err := NewSMTP(smtpConfig(srv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -833,7 +775,7 @@ func TestSMTPAbortsHalfWrittenMessage(t *testing.T) {
 		t.Fatalf("send: %v", err)
 	}
 	time.Sleep(100 * time.Millisecond) // let the server finish with the connection
-	if got := srv.received(); len(got) != 0 {
-		t.Fatalf("server accepted %d half-written messages: %q", len(got), got[0].data)
+	if got := srv.Messages(); len(got) != 0 {
+		t.Fatalf("server accepted %d half-written messages: %q", len(got), got[0].Data)
 	}
 }

@@ -79,8 +79,8 @@ func TestSESWire(t *testing.T) {
 		t.Errorf("request %+v", got)
 	}
 	m := parseMessage(t, got.Content.Raw.Data)
-	if m.header.Get("To") != `<a@example.com>, "B" <b@example.com>` || len(m.files) != 1 || sha256.Sum256(m.files[0].data) != sha256.Sum256(audio) {
-		t.Errorf("raw message To %q, %d attachments", m.header.Get("To"), len(m.files))
+	if m.Header.Get("To") != `<a@example.com>, "B" <b@example.com>` || len(m.Files) != 1 || sha256.Sum256(m.Files[0].Data) != sha256.Sum256(audio) {
+		t.Errorf("raw message To %q, %d attachments", m.Header.Get("To"), len(m.Files))
 	}
 }
 

@@ -11,138 +11,52 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vmx-dev/vmx/internal/retry"
+	"github.com/vmx-dev/vmx/internal/salesforce/salesforcetest"
 	"github.com/vmx-dev/vmx/internal/voicemail"
 )
 
 const apiBase = "/services/data/v62.0"
 
-// reply is a canned HTTP answer.
-type reply struct {
-	status int
-	header map[string]string
-	body   string
+func newFakeSF(t *testing.T) *salesforcetest.Server {
+	return salesforcetest.Start(t, salesforcetest.Options{})
 }
 
-// fakeSF speaks Salesforce's OAuth token endpoint and the REST calls the
-// sink makes, and records what it received.
-type fakeSF struct {
-	t   *testing.T
-	srv *httptest.Server
-
-	mu         sync.Mutex
-	tokenForms []url.Values
-	tokenReply *reply // nil: issue a token
-	issued     int
-	valid      string // the access token the REST API accepts
-	refuseAll  bool   // refuse every access token
-	queries    []string
-	creates    []map[string]any
-	createPath []string
-	// onQuery and onCreate answer REST calls; nil means no records found
-	// and a created Id.
-	onQuery  func(q string) reply
-	onCreate func(fields map[string]any) reply
+func reply(status int, body string) salesforcetest.Reply {
+	return salesforcetest.Reply{Status: status, Body: body}
 }
 
-func newFakeSF(t *testing.T) *fakeSF {
-	f := &fakeSF{t: t}
-	f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
-	return f
-}
+var records = salesforcetest.Records
 
-func (f *fakeSF) serve(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	write := func(rp reply) {
-		for k, v := range rp.header {
-			w.Header().Set(k, v)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(rp.status)
-		io.WriteString(w, rp.body)
-	}
-	if r.URL.Path == "/services/oauth2/token" {
-		if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
-			write(reply{400, nil, `{"error":"invalid_request","error_description":"bad method or content type"}`})
-			return
-		}
-		r.ParseForm()
-		f.tokenForms = append(f.tokenForms, r.PostForm)
-		if f.tokenReply != nil {
-			write(*f.tokenReply)
-			return
-		}
-		f.issued++
-		f.valid = fmt.Sprintf("tok-%d", f.issued)
-		write(reply{200, nil, fmt.Sprintf(`{"access_token":%q,"instance_url":%q,"token_type":"Bearer","issued_at":"1767225600000"}`, f.valid, f.srv.URL)})
-		return
-	}
-	if f.refuseAll || r.Header.Get("Authorization") != "Bearer "+f.valid {
-		write(reply{401, nil, `[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]`})
-		return
-	}
-	switch {
-	case r.Method == http.MethodGet && r.URL.Path == apiBase+"/query":
-		q := r.URL.Query().Get("q")
-		f.queries = append(f.queries, q)
-		if f.onQuery != nil {
-			write(f.onQuery(q))
-			return
-		}
-		write(reply{200, nil, `{"totalSize":0,"done":true,"records":[]}`})
-	case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, apiBase+"/sobjects/"):
-		var fields map[string]any
-		if err := json.NewDecoder(r.Body).Decode(&fields); err != nil {
-			write(reply{400, nil, `[{"message":"bad JSON","errorCode":"JSON_PARSER_ERROR"}]`})
-			return
-		}
-		f.creates = append(f.creates, fields)
-		f.createPath = append(f.createPath, r.URL.Path)
-		if f.onCreate != nil {
-			write(f.onCreate(fields))
-			return
-		}
-		write(reply{201, nil, `{"id":"500000000000001AAA","success":true,"errors":[]}`})
-	default:
-		write(reply{404, nil, `[{"message":"The requested resource does not exist","errorCode":"NOT_FOUND"}]`})
-	}
-}
-
-func records(ids ...string) reply {
-	var recs []string
-	for _, id := range ids {
-		recs = append(recs, fmt.Sprintf(`{"attributes":{"type":"X","url":"/x/%s"},"Id":%q}`, id, id))
-	}
-	return reply{200, nil, fmt.Sprintf(`{"totalSize":%d,"done":true,"records":[%s]}`, len(ids), strings.Join(recs, ","))}
-}
-
-func (f *fakeSF) caseConfig() Config {
+func caseConfig(f *salesforcetest.Server) Config {
 	return Config{
-		LoginURL:     f.srv.URL,
+		LoginURL:     f.URL,
 		ClientID:     "cid",
 		ClientSecret: "csecret",
 		Object:       ObjectCase,
 	}
 }
 
-func (f *fakeSF) sink(t *testing.T, cfg Config) *Sink {
+func sfSink(t *testing.T, f *salesforcetest.Server, cfg Config) *Sink {
 	t.Helper()
-	s, err := New(cfg, f.srv.Client(), nil)
+	s, err := New(cfg, f.Client(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// created returns the fields of every create request.
+func created(f *salesforcetest.Server) []map[string]any {
+	var out []map[string]any
+	for _, c := range f.Creates() {
+		out = append(out, c.Fields)
+	}
+	return out
 }
 
 func delivery() *voicemail.Delivery {
@@ -167,25 +81,21 @@ func delivery() *voicemail.Delivery {
 
 func TestDeliverCase(t *testing.T) {
 	f := newFakeSF(t)
-	f.onQuery = func(q string) reply {
-		if strings.HasPrefix(q, "SELECT Id FROM User ") {
-			return records("005000000000009AAA")
-		}
-		return records()
-	}
-	cfg := f.caseConfig()
+	f.AddUser(salesforcetest.User{ID: "005000000000009AAA", Alias: "jdoe", Username: "jdoe@acme.example"})
+	f.AddUser(salesforcetest.User{ID: "005000000000008AAA", Alias: "jdoe", Inactive: true})
+	cfg := caseConfig(f)
 	cfg.DedupeField = "VMX_Delivery_Key__c"
 	cfg.Static = map[string]string{"Status": "New"}
 	cfg.Fields.Attributes = "VMX_Attributes__c"
-	detail, err := f.sink(t, cfg).Deliver(context.Background(), delivery(), "c-1:sfcase")
+	detail, err := sfSink(t, f, cfg).Deliver(context.Background(), delivery(), "c-1:sfcase")
 	if err != nil || detail != "500000000000001AAA" {
 		t.Fatalf("deliver: %q, %v", detail, err)
 	}
 
-	if len(f.tokenForms) != 1 {
-		t.Fatalf("%d token requests, want 1 (cached)", len(f.tokenForms))
+	if len(f.TokenForms()) != 1 {
+		t.Fatalf("%d token requests, want 1 (cached)", len(f.TokenForms()))
 	}
-	form := f.tokenForms[0]
+	form := f.TokenForms()[0]
 	if form.Get("grant_type") != "client_credentials" || form.Get("client_id") != "cid" || form.Get("client_secret") != "csecret" {
 		t.Errorf("token form %v", form)
 	}
@@ -193,13 +103,13 @@ func TestDeliverCase(t *testing.T) {
 		"SELECT Id FROM Case WHERE VMX_Delivery_Key__c = 'c-1:sfcase' LIMIT 1",
 		"SELECT Id FROM User WHERE Alias = 'jdoe' AND IsActive = true LIMIT 2",
 	}
-	if fmt.Sprint(f.queries) != fmt.Sprint(wantQueries) {
-		t.Errorf("queries\n%q\nwant\n%q", f.queries, wantQueries)
+	if fmt.Sprint(f.Queries()) != fmt.Sprint(wantQueries) {
+		t.Errorf("queries\n%q\nwant\n%q", f.Queries(), wantQueries)
 	}
-	if len(f.creates) != 1 || f.createPath[0] != apiBase+"/sobjects/Case/" {
-		t.Fatalf("creates %v at %v", f.creates, f.createPath)
+	if len(f.Creates()) != 1 || f.Creates()[0].Path != apiBase+"/sobjects/Case/" {
+		t.Fatalf("creates %+v", f.Creates())
 	}
-	got := f.creates[0]
+	got := created(f)[0]
 	want := map[string]any{
 		"Subject":             "Direct voicemail for John Doe from +15555550100",
 		"Priority":            "High",
@@ -236,14 +146,14 @@ func TestHostileAliasIsEscaped(t *testing.T) {
 	d := delivery()
 	hostile := `o'brien\`
 	d.Record.Attributes["vmx_agent_alias"] = hostile
-	detail, err := f.sink(t, f.caseConfig()).Deliver(context.Background(), d, "c-1:sfcase")
+	detail, err := sfSink(t, f, caseConfig(f)).Deliver(context.Background(), d, "c-1:sfcase")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.queries) != 1 {
-		t.Fatalf("queries %q", f.queries)
+	if len(f.Queries()) != 1 {
+		t.Fatalf("queries %q", f.Queries())
 	}
-	q := f.queries[0]
+	q := f.Queries()[0]
 	const head = "SELECT Id FROM User WHERE Alias = "
 	if !strings.HasPrefix(q, head) {
 		t.Fatalf("query %q", q)
@@ -253,8 +163,8 @@ func TestHostileAliasIsEscaped(t *testing.T) {
 		t.Fatalf("query %q parses as alias %q then %q (%v)", q, alias, rest, err)
 	}
 	// Not found: the default owner stays and the receipt says why.
-	if _, ok := f.creates[0]["OwnerId"]; ok {
-		t.Errorf("OwnerId set: %v", f.creates[0])
+	if _, ok := created(f)[0]["OwnerId"]; ok {
+		t.Errorf("OwnerId set: %v", created(f)[0])
 	}
 	if want := `500000000000001AAA (owner alias "o'brien\\" not found: default owner kept)`; detail != want {
 		t.Errorf("detail %q, want %q", detail, want)
@@ -283,8 +193,8 @@ func TestOwnerMatching(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newFakeSF(t)
-			f.onQuery = func(string) reply { return records(tc.users...) }
-			cfg := f.caseConfig()
+			f.OnQuery(func(string) salesforcetest.Reply { return records(tc.users...) })
+			cfg := caseConfig(f)
 			cfg.OwnerMatch = tc.match
 			d := delivery()
 			d.Record.Route.AgentUsername = tc.username
@@ -292,14 +202,14 @@ func TestOwnerMatching(t *testing.T) {
 			if tc.attr != "" {
 				d.Record.Attributes["vmx_agent_alias"] = tc.attr
 			}
-			detail, err := f.sink(t, cfg).Deliver(context.Background(), d, "c-1:sfcase")
+			detail, err := sfSink(t, f, cfg).Deliver(context.Background(), d, "c-1:sfcase")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.query == "" && len(f.queries) != 0 || tc.query != "" && (len(f.queries) != 1 || f.queries[0] != tc.query) {
-				t.Errorf("queries %q, want %q", f.queries, tc.query)
+			if tc.query == "" && len(f.Queries()) != 0 || tc.query != "" && (len(f.Queries()) != 1 || f.Queries()[0] != tc.query) {
+				t.Errorf("queries %q, want %q", f.Queries(), tc.query)
 			}
-			if owner, _ := f.creates[0]["OwnerId"].(string); owner != tc.owner {
+			if owner, _ := created(f)[0]["OwnerId"].(string); owner != tc.owner {
 				t.Errorf("OwnerId %q, want %q", owner, tc.owner)
 			}
 			if tc.note == "" && detail != "500000000000001AAA" || tc.note != "" && !strings.Contains(detail, tc.note) {
@@ -311,61 +221,58 @@ func TestOwnerMatching(t *testing.T) {
 
 func TestOwnerLookupRefusedKeepsDefaultOwner(t *testing.T) {
 	f := newFakeSF(t)
-	f.onQuery = func(string) reply {
-		return reply{400, nil, `[{"message":"sObject type 'User' is not supported.","errorCode":"INVALID_TYPE"}]`}
-	}
-	f.onCreate = nil
-	detail, err := f.sink(t, f.caseConfig()).Deliver(context.Background(), delivery(), "c-1:sfcase")
+	f.OnQuery(func(string) salesforcetest.Reply {
+		return reply(400, `[{"message":"sObject type 'User' is not supported.","errorCode":"INVALID_TYPE"}]`)
+	})
+	detail, err := sfSink(t, f, caseConfig(f)).Deliver(context.Background(), delivery(), "c-1:sfcase")
 	if err != nil || !strings.HasPrefix(detail, "500000000000001AAA (owner lookup refused: 400 INVALID_TYPE") {
 		t.Fatalf("deliver: %q, %v", detail, err)
 	}
-	if _, ok := f.creates[0]["OwnerId"]; ok || len(f.creates) != 1 {
-		t.Fatalf("creates %v", f.creates)
+	if _, ok := created(f)[0]["OwnerId"]; ok || len(f.Creates()) != 1 {
+		t.Fatalf("creates %v", created(f))
 	}
 	// A lookup that may pass later is retried instead.
-	f.onQuery = func(string) reply { return reply{503, nil, `[{"message":"busy","errorCode":"SERVER_UNAVAILABLE"}]`} }
-	if _, err := f.sink(t, f.caseConfig()).Deliver(context.Background(), delivery(), "c-2:sfcase"); err == nil || retry.IsPermanent(err) || len(f.creates) != 1 {
-		t.Fatalf("transient owner lookup failure: %v, %d creates", err, len(f.creates))
+	f.OnQuery(func(string) salesforcetest.Reply {
+		return reply(503, `[{"message":"busy","errorCode":"SERVER_UNAVAILABLE"}]`)
+	})
+	if _, err := sfSink(t, f, caseConfig(f)).Deliver(context.Background(), delivery(), "c-2:sfcase"); err == nil || retry.IsPermanent(err) || len(f.Creates()) != 1 {
+		t.Fatalf("transient owner lookup failure: %v, %d creates", err, len(f.Creates()))
 	}
 }
 
 func TestDedupeFindsExistingRecord(t *testing.T) {
 	f := newFakeSF(t)
-	f.onQuery = func(q string) reply {
-		if q == "SELECT Id FROM Case WHERE VMX_Delivery_Key__c = 'c-1:sfcase' LIMIT 1" {
-			return records("500000000000777AAA")
-		}
-		return records()
-	}
-	cfg := f.caseConfig()
+	f.AddRecord("Case", map[string]any{"VMX_Delivery_Key__c": "c-2:sfcase"})
+	id := f.AddRecord("Case", map[string]any{"VMX_Delivery_Key__c": "c-1:sfcase"})
+	cfg := caseConfig(f)
 	cfg.DedupeField = "VMX_Delivery_Key__c"
-	detail, err := f.sink(t, cfg).Deliver(context.Background(), delivery(), "c-1:sfcase")
-	if err != nil || detail != "500000000000777AAA" {
+	detail, err := sfSink(t, f, cfg).Deliver(context.Background(), delivery(), "c-1:sfcase")
+	if err != nil || detail != id {
 		t.Fatalf("deliver: %q, %v", detail, err)
 	}
-	if len(f.creates) != 0 || len(f.queries) != 1 {
-		t.Fatalf("a found record was created again: creates %v, queries %q", f.creates, f.queries)
+	if len(f.Creates()) != 0 || len(f.Queries()) != 1 {
+		t.Fatalf("a found record was created again: creates %v, queries %q", created(f), f.Queries())
 	}
 }
 
 func TestDedupeDuplicateValueOnCreate(t *testing.T) {
 	f := newFakeSF(t)
 	lookups := 0
-	f.onQuery = func(q string) reply {
+	f.OnQuery(func(q string) salesforcetest.Reply {
 		if strings.Contains(q, "VMX_Delivery_Key__c") {
 			if lookups++; lookups == 2 { // a concurrent delivery created it meanwhile
 				return records("500000000000888AAA")
 			}
 		}
 		return records()
-	}
-	f.onCreate = func(map[string]any) reply {
-		return reply{400, nil, `[{"message":"duplicate value found: VMX_Delivery_Key__c duplicates value on record with id: 500000000000888AAA","errorCode":"DUPLICATE_VALUE","fields":[]}]`}
-	}
-	cfg := f.caseConfig()
+	})
+	f.OnCreate(func(string, map[string]any) salesforcetest.Reply {
+		return reply(400, `[{"message":"duplicate value found: VMX_Delivery_Key__c duplicates value on record with id: 500000000000888AAA","errorCode":"DUPLICATE_VALUE","fields":[]}]`)
+	})
+	cfg := caseConfig(f)
 	cfg.DedupeField = "VMX_Delivery_Key__c"
 	cfg.OwnerMatch = OwnerNone
-	detail, err := f.sink(t, cfg).Deliver(context.Background(), delivery(), "c-1:sfcase")
+	detail, err := sfSink(t, f, cfg).Deliver(context.Background(), delivery(), "c-1:sfcase")
 	if err != nil || detail != "500000000000888AAA" || lookups != 2 {
 		t.Fatalf("deliver: %q, %v after %d lookups", detail, err, lookups)
 	}
@@ -373,63 +280,61 @@ func TestDedupeDuplicateValueOnCreate(t *testing.T) {
 
 func TestTokenRefreshedOnceOn401(t *testing.T) {
 	f := newFakeSF(t)
-	cfg := f.caseConfig()
+	cfg := caseConfig(f)
 	cfg.OwnerMatch = OwnerNone
-	s := f.sink(t, cfg)
+	s := sfSink(t, f, cfg)
 	if _, err := s.Deliver(context.Background(), delivery(), "c-1:sfcase"); err != nil {
 		t.Fatal(err)
 	}
-	f.mu.Lock()
-	f.valid = "" // the session timed out
-	f.mu.Unlock()
+	f.ExpireSession() // the session timed out
 	// The next delivery is refused with tok-1, fetches tok-2 and succeeds.
 	if _, err := s.Deliver(context.Background(), delivery(), "c-2:sfcase"); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.tokenForms) != 2 || len(f.creates) != 2 || f.valid != "tok-2" {
-		t.Fatalf("%d token requests, %d creates, valid %s", len(f.tokenForms), len(f.creates), f.valid)
+	if len(f.TokenForms()) != 2 || len(f.Creates()) != 2 || f.AccessToken() != "tok-2" {
+		t.Fatalf("%d token requests, %d creates, valid %s", len(f.TokenForms()), len(f.Creates()), f.AccessToken())
 	}
 }
 
 func TestAuthenticationFailsAfterRefresh(t *testing.T) {
 	f := newFakeSF(t)
-	f.refuseAll = true // every token the endpoint issues is refused
-	cfg := f.caseConfig()
+	f.RefuseAllTokens() // every token the endpoint issues is refused
+	cfg := caseConfig(f)
 	cfg.OwnerMatch = OwnerNone
-	_, err := f.sink(t, cfg).Deliver(context.Background(), delivery(), "c-1:sfcase")
+	_, err := sfSink(t, f, cfg).Deliver(context.Background(), delivery(), "c-1:sfcase")
 	if err == nil || !retry.IsPermanent(err) || !strings.Contains(err.Error(), "authentication failed") {
 		t.Fatalf("err = %v, want permanent authentication failure", err)
 	}
-	if len(f.tokenForms) != 2 || len(f.creates) != 0 {
-		t.Fatalf("%d token requests (want 2: first and one refresh), %d creates", len(f.tokenForms), len(f.creates))
+	if len(f.TokenForms()) != 2 || len(f.Creates()) != 0 {
+		t.Fatalf("%d token requests (want 2: first and one refresh), %d creates", len(f.TokenForms()), len(f.Creates()))
 	}
 }
 
 func TestErrorClasses(t *testing.T) {
 	for name, tc := range map[string]struct {
-		token     *reply
-		create    reply
+		token     salesforcetest.Reply
+		create    salesforcetest.Reply
 		permanent bool
 		delay     time.Duration // 0: none asked
 		msg       string
 	}{
-		"required field": {nil, reply{400, nil, `[{"message":"Required fields are missing: [Type]","errorCode":"REQUIRED_FIELD_MISSING","fields":["Type"]}]`}, true, 0, "REQUIRED_FIELD_MISSING: Required fields are missing: [Type] (fields Type)"},
-		"invalid field":  {nil, reply{400, nil, `[{"message":"No such column 'Foo__c' on sobject of type Case","errorCode":"INVALID_FIELD"}]`}, true, 0, "No such column 'Foo__c'"},
-		"no access":      {nil, reply{403, nil, `[{"message":"insufficient access rights on object id","errorCode":"INSUFFICIENT_ACCESS_OR_READONLY"}]`}, true, 0, "INSUFFICIENT_ACCESS_OR_READONLY"},
-		"api quota":      {nil, reply{403, nil, `[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]`}, false, defaultLimitDelay, "REQUEST_LIMIT_EXCEEDED"},
-		"unavailable":    {nil, reply{503, map[string]string{"Retry-After": "7"}, `[{"message":"Server unavailable","errorCode":"SERVER_UNAVAILABLE"}]`}, false, 7 * time.Second, "SERVER_UNAVAILABLE"},
-		"server error":   {nil, reply{500, nil, `oops`}, false, 0, "500: oops"},
-		"bad client":     {&reply{400, nil, `{"error":"invalid_client","error_description":"invalid client credentials"}`}, reply{}, true, 0, "authentication failed: 400 Bad Request: invalid_client: invalid client credentials"},
-		"token busy":     {&reply{503, nil, `maintenance`}, reply{}, false, defaultUnavailableDelay, "authentication failed: 503"},
-		"http instance":  {&reply{200, nil, `{"access_token":"t","instance_url":"http://na1.salesforce.com"}`}, reply{}, true, 0, `instance_url "http://na1.salesforce.com" is not an https URL`},
+		"required field": {salesforcetest.Reply{}, reply(400, `[{"message":"Required fields are missing: [Type]","errorCode":"REQUIRED_FIELD_MISSING","fields":["Type"]}]`), true, 0, "REQUIRED_FIELD_MISSING: Required fields are missing: [Type] (fields Type)"},
+		"invalid field":  {salesforcetest.Reply{}, reply(400, `[{"message":"No such column 'Foo__c' on sobject of type Case","errorCode":"INVALID_FIELD"}]`), true, 0, "No such column 'Foo__c'"},
+		"no access":      {salesforcetest.Reply{}, reply(403, `[{"message":"insufficient access rights on object id","errorCode":"INSUFFICIENT_ACCESS_OR_READONLY"}]`), true, 0, "INSUFFICIENT_ACCESS_OR_READONLY"},
+		"api quota":      {salesforcetest.Reply{}, reply(403, `[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]`), false, defaultLimitDelay, "REQUEST_LIMIT_EXCEEDED"},
+		"unavailable":    {salesforcetest.Reply{}, salesforcetest.Reply{Status: 503, Header: map[string]string{"Retry-After": "7"}, Body: `[{"message":"Server unavailable","errorCode":"SERVER_UNAVAILABLE"}]`}, false, 7 * time.Second, "SERVER_UNAVAILABLE"},
+		"server error":   {salesforcetest.Reply{}, reply(500, `oops`), false, 0, "500: oops"},
+		"bad client":     {reply(400, `{"error":"invalid_client","error_description":"invalid client credentials"}`), salesforcetest.Reply{}, true, 0, "authentication failed: 400 Bad Request: invalid_client: invalid client credentials"},
+		"token busy":     {reply(503, `maintenance`), salesforcetest.Reply{}, false, defaultUnavailableDelay, "authentication failed: 503"},
+		"http instance":  {reply(200, `{"access_token":"t","instance_url":"http://na1.salesforce.com"}`), salesforcetest.Reply{}, true, 0, `instance_url "http://na1.salesforce.com" is not an https URL`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newFakeSF(t)
-			f.tokenReply = tc.token
-			f.onCreate = func(map[string]any) reply { return tc.create }
-			cfg := f.caseConfig()
+			f.SetTokenReply(tc.token)
+			f.OnCreate(func(string, map[string]any) salesforcetest.Reply { return tc.create })
+			cfg := caseConfig(f)
 			cfg.OwnerMatch = OwnerNone
-			_, err := f.sink(t, cfg).Deliver(context.Background(), delivery(), "c-1:sfcase")
+			_, err := sfSink(t, f, cfg).Deliver(context.Background(), delivery(), "c-1:sfcase")
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -455,7 +360,7 @@ func TestJWTBearer(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := Config{
-		LoginURL:      f.srv.URL + "/",
+		LoginURL:      f.URL + "/",
 		ClientID:      "3MVG9-consumer-key",
 		Username:      "integration@acme.example",
 		PrivateKeyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
@@ -463,10 +368,10 @@ func TestJWTBearer(t *testing.T) {
 		OwnerMatch:    OwnerNone,
 	}
 	before := time.Now()
-	if _, err := f.sink(t, cfg).Deliver(context.Background(), delivery(), "c-1:sfcase"); err != nil {
+	if _, err := sfSink(t, f, cfg).Deliver(context.Background(), delivery(), "c-1:sfcase"); err != nil {
 		t.Fatal(err)
 	}
-	form := f.tokenForms[0]
+	form := f.TokenForms()[0]
 	if form.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" || form.Has("client_secret") {
 		t.Fatalf("token form %v", form)
 	}
@@ -489,7 +394,7 @@ func TestJWTBearer(t *testing.T) {
 	if json.Unmarshal(h, &header) != nil || json.Unmarshal(c, &claims) != nil || header.Alg != "RS256" {
 		t.Fatalf("header %s claims %s", h, c)
 	}
-	if claims.Iss != cfg.ClientID || claims.Sub != cfg.Username || claims.Aud != f.srv.URL {
+	if claims.Iss != cfg.ClientID || claims.Sub != cfg.Username || claims.Aud != f.URL {
 		t.Errorf("claims %+v", claims)
 	}
 	if exp := time.Unix(claims.Exp, 0); exp.Before(before) || exp.After(time.Now().Add(3*time.Minute)) {
@@ -500,7 +405,7 @@ func TestJWTBearer(t *testing.T) {
 func TestCustomObject(t *testing.T) {
 	f := newFakeSF(t)
 	cfg := Config{
-		LoginURL: f.srv.URL, ClientID: "cid", ClientSecret: "s", Object: "Voicemail__c",
+		LoginURL: f.URL, ClientID: "cid", ClientSecret: "s", Object: "Voicemail__c",
 		Fields: FieldMap{
 			Subject: "Name", Transcript: "Transcript__c", Phone: "Callback_Phone__c",
 			Attributes: "Attributes__c", RecordingLink: "Recording__c", ContactID: "Contact_Id__c",
@@ -513,13 +418,13 @@ func TestCustomObject(t *testing.T) {
 	d.Record.Route = voicemail.Route{QueueName: strings.Repeat("Very Long Queue Name ", 5)}
 	d.Record.Summary = ""
 	d.MediaURL = `https://vmx.example/m?a=1&b="2"`
-	if _, err := f.sink(t, cfg).Deliver(context.Background(), d, "c-1:sfother"); err != nil {
+	if _, err := sfSink(t, f, cfg).Deliver(context.Background(), d, "c-1:sfother"); err != nil {
 		t.Fatal(err)
 	}
-	if f.createPath[0] != apiBase+"/sobjects/Voicemail__c/" {
-		t.Fatalf("path %s", f.createPath[0])
+	if f.Creates()[0].Path != apiBase+"/sobjects/Voicemail__c/" {
+		t.Fatalf("path %s", f.Creates()[0].Path)
 	}
-	got := f.creates[0]
+	got := created(f)[0]
 	name, _ := got["Name"].(string)
 	if n := len([]rune(name)); n != 80 || !strings.HasPrefix(name, "Queue voicemail for Very Long") || !strings.HasSuffix(name, "…") {
 		t.Errorf("Name %q (%d characters), want cut to 80", name, n)
@@ -546,7 +451,7 @@ func TestCustomObject(t *testing.T) {
 
 func TestCaseDefaultsAndLimits(t *testing.T) {
 	f := newFakeSF(t)
-	cfg := f.caseConfig()
+	cfg := caseConfig(f)
 	cfg.Fields.Phone = Unmapped
 	cfg.Priority = "Medium"
 	cfg.OwnerMatch = OwnerNone
@@ -555,10 +460,10 @@ func TestCaseDefaultsAndLimits(t *testing.T) {
 	d.Record.Route = voicemail.Route{AgentName: strings.Repeat("ü", 300)}
 	d.Record.Caller = ""
 	d.Record.SpokenNumber = ""
-	if _, err := f.sink(t, cfg).Deliver(context.Background(), d, "c-1:sfcase"); err != nil {
+	if _, err := sfSink(t, f, cfg).Deliver(context.Background(), d, "c-1:sfcase"); err != nil {
 		t.Fatal(err)
 	}
-	got := f.creates[0]
+	got := created(f)[0]
 	subject := got["Subject"].(string)
 	if n := len([]rune(subject)); n != 255 || !strings.HasSuffix(subject, "…") {
 		t.Errorf("Subject has %d characters, want 255 ending in …", n)
@@ -650,5 +555,29 @@ func TestParseRSAKey(t *testing.T) {
 		if _, err := parseRSAKey(text); err == nil {
 			t.Errorf("%s accepted", name)
 		}
+	}
+}
+
+// Against an org whose dedupe field is a unique External ID, delivering the
+// same key again (a retry after a crash) finds the record and creates none.
+func TestDedupeAgainstUniqueField(t *testing.T) {
+	f := salesforcetest.Start(t, salesforcetest.Options{ClientID: "cid", ClientSecret: "csecret", UniqueFields: []string{"VMX_Delivery_Key__c"}})
+	cfg := caseConfig(f)
+	cfg.DedupeField = "VMX_Delivery_Key__c"
+	cfg.OwnerMatch = OwnerNone
+	first, err := sfSink(t, f, cfg).Deliver(context.Background(), delivery(), "c-1:sfcase")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := sfSink(t, f, cfg).Deliver(context.Background(), delivery(), "c-1:sfcase")
+	if err != nil || again != first {
+		t.Fatalf("second delivery: %q, %v; want the first record %q", again, err, first)
+	}
+	other, err := sfSink(t, f, cfg).Deliver(context.Background(), delivery(), "c-2:sfcase")
+	if err != nil || other == first {
+		t.Fatalf("another key: %q, %v", other, err)
+	}
+	if n := len(f.Creates()); n != 2 {
+		t.Errorf("%d creates, want 2", n)
 	}
 }

@@ -1,4 +1,10 @@
-package email
+// Package smtptest is an SMTP server for tests: emersion/go-smtp in
+// process, on a free loopback port, recording each message it accepts
+// with its envelope. It speaks plain SMTP, STARTTLS or implicit TLS with a
+// self-signed certificate (CAFile), optionally requires AUTH PLAIN or
+// LOGIN, and can refuse recipients or messages to exercise error paths.
+// Parse reads a recorded message back into its MIME parts.
+package smtptest
 
 import (
 	"crypto/ecdsa"
@@ -15,6 +21,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -23,38 +30,56 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
-// smtpServer is a real SMTP server (emersion/go-smtp) that records what it
-// receives.
-type smtpServer struct {
-	port   int
-	caFile string // PEM of the certificate it presents, for SMTPConfig.CAFile
+// TLS modes of Options, named as vmx's smtp.tls setting names them.
+const (
+	TLSNone     = "none"     // plain SMTP
+	TLSStartTLS = "starttls" // plain, offering STARTTLS
+	TLSImplicit = "tls"      // TLS from the first byte
+)
 
-	opts smtpServerOptions
+// Options configure a Server.
+type Options struct {
+	// TLS is TLSNone (default), TLSStartTLS or TLSImplicit.
+	TLS string
+	// Username and Password, when Username is set, are required with
+	// AUTH PLAIN or LOGIN before MAIL FROM.
+	Username, Password string
+	// RejectRcpt answers RCPT TO of these addresses with the error.
+	RejectRcpt map[string]*smtp.SMTPError
+	// RejectData answers the end of DATA with the error.
+	RejectData *smtp.SMTPError
+	// Stall waits before answering the end of DATA.
+	Stall time.Duration
+}
+
+// Message is one message the server accepted.
+type Message struct {
+	From string   // MAIL FROM
+	To   []string // RCPT TO, in order
+	Data []byte   // the message as received (headers and body)
+	User string   // the authenticated user, if any
+	TLS  bool     // whether the connection was encrypted
+	At   time.Time
+}
+
+// Server is a running SMTP server. It is safe for concurrent use.
+type Server struct {
+	Host   string // 127.0.0.1
+	Port   int
+	CAFile string // PEM of the certificate it presents; empty with TLSNone
+
+	opts Options
 	mu   sync.Mutex
-	msgs []received
+	msgs []Message
 }
 
-type smtpServerOptions struct {
-	tls      string // TLSNone, TLSStartTLS (offers STARTTLS) or TLSImplicit
-	user     string // when set, AUTH PLAIN and LOGIN with pass are required
-	pass     string
-	rejectTo map[string]*smtp.SMTPError // RCPT TO address → reply
-	rejectAt *smtp.SMTPError            // reply to the end of DATA
-	stall    time.Duration              // wait before replying to the end of DATA
-}
-
-// received is one message as the server got it.
-type received struct {
-	from string
-	to   []string
-	data []byte
-	user string // authenticated user
-	tls  bool
-}
-
-func startSMTP(t *testing.T, opts smtpServerOptions) *smtpServer {
-	t.Helper()
-	s := &smtpServer{opts: opts}
+// Start starts a server that stops when tb's test ends.
+func Start(tb testing.TB, opts Options) *Server {
+	tb.Helper()
+	if opts.TLS == "" {
+		opts.TLS = TLSNone
+	}
+	s := &Server{Host: "127.0.0.1", opts: opts}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		return &session{srv: s, conn: c}, nil
 	}))
@@ -62,41 +87,45 @@ func startSMTP(t *testing.T, opts smtpServerOptions) *smtpServer {
 	srv.ReadTimeout = 10 * time.Second
 	srv.WriteTimeout = 10 * time.Second
 	srv.ErrorLog = log.New(io.Discard, "", 0)
-	srv.AllowInsecureAuth = opts.tls == TLSNone
+	srv.AllowInsecureAuth = opts.TLS == TLSNone
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatalf("smtptest: %v", err)
 	}
-	if opts.tls != TLSNone {
-		cert, caFile := selfSigned(t)
-		s.caFile = caFile
+	switch opts.TLS {
+	case TLSNone:
+	case TLSStartTLS, TLSImplicit:
+		cert, caFile := selfSigned(tb)
+		s.CAFile = caFile
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-		if opts.tls == TLSImplicit {
+		if opts.TLS == TLSImplicit {
 			l = tls.NewListener(l, srv.TLSConfig)
 		}
+	default:
+		l.Close()
+		tb.Fatalf("smtptest: TLS %q is not %q, %q or %q", opts.TLS, TLSNone, TLSStartTLS, TLSImplicit)
 	}
-	s.port = l.Addr().(*net.TCPAddr).Port
+	s.Port = l.Addr().(*net.TCPAddr).Port
 	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	tb.Cleanup(func() { _ = srv.Close() })
 	return s
 }
 
-// config returns the SMTPConfig that reaches the server.
-func (s *smtpServer) config() SMTPConfig {
-	return SMTPConfig{
-		Host: "127.0.0.1", Port: s.port, TLS: s.opts.tls, CAFile: s.caFile,
-		Username: s.opts.user, Password: s.opts.pass, Timeout: 5 * time.Second,
-	}
-}
+// Addr returns host:port.
+func (s *Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
 
-func (s *smtpServer) received() []received {
+// Options returns the server's options, with the default TLS mode filled in.
+func (s *Server) Options() Options { return s.opts }
+
+// Messages returns the messages accepted so far, oldest first.
+func (s *Server) Messages() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]received(nil), s.msgs...)
+	return append([]Message(nil), s.msgs...)
 }
 
 type session struct {
-	srv  *smtpServer
+	srv  *Server
 	conn *smtp.Conn
 	user string
 	from string
@@ -107,7 +136,8 @@ func (s *session) AuthMechanisms() []string { return []string{sasl.Plain, sasl.L
 
 func (s *session) Auth(mech string) (sasl.Server, error) {
 	check := func(user, pass string) error {
-		if s.srv.opts.user == "" || user != s.srv.opts.user || pass != s.srv.opts.pass {
+		o := s.srv.opts
+		if o.Username == "" || user != o.Username || pass != o.Password {
 			return smtp.ErrAuthFailed
 		}
 		s.user = user
@@ -123,7 +153,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
-	if s.srv.opts.user != "" && s.user == "" {
+	if s.srv.opts.Username != "" && s.user == "" {
 		return smtp.ErrAuthRequired
 	}
 	s.from = from
@@ -131,7 +161,7 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if e := s.srv.opts.rejectTo[to]; e != nil {
+	if e := s.srv.opts.RejectRcpt[to]; e != nil {
 		return e
 	}
 	s.to = append(s.to, to)
@@ -143,13 +173,13 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	time.Sleep(s.srv.opts.stall)
-	if e := s.srv.opts.rejectAt; e != nil {
+	time.Sleep(s.srv.opts.Stall)
+	if e := s.srv.opts.RejectData; e != nil {
 		return e
 	}
 	_, isTLS := s.conn.TLSConnectionState()
 	s.srv.mu.Lock()
-	s.srv.msgs = append(s.srv.msgs, received{from: s.from, to: s.to, data: b, user: s.user, tls: isTLS})
+	s.srv.msgs = append(s.srv.msgs, Message{From: s.from, To: s.to, Data: b, User: s.user, TLS: isTLS, At: time.Now()})
 	s.srv.mu.Unlock()
 	return nil
 }
@@ -185,11 +215,11 @@ func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
 
 // selfSigned makes a certificate for 127.0.0.1 and localhost and writes it
 // to a PEM file, the CA file of clients.
-func selfSigned(t *testing.T) (tls.Certificate, string) {
-	t.Helper()
+func selfSigned(tb testing.TB) (tls.Certificate, string) {
+	tb.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatalf("smtptest: %v", err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
@@ -205,11 +235,11 @@ func selfSigned(t *testing.T) (tls.Certificate, string) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatalf("smtptest: %v", err)
 	}
-	file := filepath.Join(t.TempDir(), "ca.pem")
+	file := filepath.Join(tb.TempDir(), "ca.pem")
 	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
+		tb.Fatalf("smtptest: %v", err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, file
 }
