@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -138,6 +139,7 @@ func (d *delivery) addEmail(cfg *config.Config, awsCfg aws.Config, log *slog.Log
 		TemplateDir:        cfg.Email.TemplateDir,
 		Attach:             cfg.Email.Attach,
 		MaxAttachmentBytes: int64(cfg.Email.MaxAttachmentMB) << 20,
+		TempDir:            tempDir(cfg),
 	}, sender, log.With("component", "email"))
 	if err != nil {
 		return err
@@ -183,6 +185,9 @@ func (d *delivery) addSalesforce(cfg *config.Config, log *slog.Logger) error {
 	}
 	return nil
 }
+
+// tempDir holds files while vmx works on them; serve clears it at start.
+func tempDir(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "tmp") }
 
 // salesforceFields maps salesforce.other_fields' ROLE=Field entries.
 func salesforceFields(entries []string) (salesforce.FieldMap, error) {

@@ -110,6 +110,10 @@ type Config struct {
 	// linked and the mail says so. 0 means DefaultMaxAttachmentBytes; at
 	// most MaxAttachmentBytesLimit.
 	MaxAttachmentBytes int64
+	// TempDir holds a recording while it is attached; default
+	// os.TempDir(). vmx serve uses <data_dir>/tmp, which it clears of
+	// what a killed process left there.
+	TempDir string
 }
 
 func (c Config) withDefaults() Config {
@@ -489,7 +493,7 @@ func (s *Sink) recording(ctx context.Context, d *voicemail.Delivery) (*recording
 		return nil, fmt.Errorf("email: open recording: %w", err)
 	}
 	defer src.Close()
-	f, err := os.CreateTemp("", "vmx-email-*.wav")
+	f, err := os.CreateTemp(s.cfg.TempDir, "vmx-email-*.wav")
 	if err != nil {
 		return nil, fmt.Errorf("email: spool recording: %w", err)
 	}
