@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -164,10 +166,19 @@ func (d *delivery) addSalesforce(cfg *config.Config, log *slog.Logger) error {
 		}
 		base.PrivateKeyPEM = string(pem)
 	}
+	var client *http.Client
+	if cfg.Salesforce.CAFile != "" {
+		roots, err := certPool(cfg.Salesforce.CAFile)
+		if err != nil {
+			return fmt.Errorf("salesforce.ca_file: %w", err)
+		}
+		client = &http.Client{Timeout: salesforce.DefaultTimeout, Transport: &http.Transport{
+			Proxy: http.ProxyFromEnvironment, TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
+	}
 	log = log.With("component", "salesforce")
 	caseCfg := base
 	caseCfg.Object = salesforce.ObjectCase
-	sink, err := salesforce.New(caseCfg, nil, log)
+	sink, err := salesforce.New(caseCfg, client, log)
 	if err != nil {
 		return err
 	}
@@ -180,10 +191,26 @@ func (d *delivery) addSalesforce(cfg *config.Config, log *slog.Logger) error {
 	if other.Fields, err = salesforceFields(cfg.Salesforce.OtherFields); err != nil {
 		return err
 	}
-	if d.sinks["sfother"], err = salesforce.New(other, nil, log); err != nil {
+	if d.sinks["sfother"], err = salesforce.New(other, client, log); err != nil {
 		return err
 	}
 	return nil
+}
+
+// certPool is the system's roots plus the PEM certificates in file.
+func certPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", file)
+	}
+	return roots, nil
 }
 
 // tempDir holds files while vmx works on them; serve clears it at start.

@@ -322,19 +322,6 @@ func mailFor(t *testing.T, srv *smtptest.Server, contact string) []smtptest.Mess
 	return out
 }
 
-// trustSalesforce makes vmx trust the fake org's certificate. vmx has no
-// CA setting for Salesforce: like any Go program it trusts SSL_CERT_FILE,
-// which Go reads once per process, when TLS first needs the system roots.
-func trustSalesforce(t *testing.T, sf *salesforcetest.Server) {
-	t.Helper()
-	t.Setenv("SSL_CERT_FILE", sf.CAFile())
-	resp, err := (&http.Client{Transport: &http.Transport{}}).Get(sf.URL + "/services/oauth2/token")
-	if err != nil {
-		t.Fatalf("the system roots were loaded before this test set SSL_CERT_FILE (run it alone with -run): %v", err)
-	}
-	resp.Body.Close()
-}
-
 // One voicemail delivered to every destination at once: a Connect task
 // (through a lost answer and failures that outlast the SDK's retries), an
 // e-mail over STARTTLS with the recording attached, a signed webhook and a
@@ -352,7 +339,6 @@ func TestDeliveryAllModes(t *testing.T) {
 		connecttest.Failure{Status: 500, Code: "InternalServiceException"})
 	mail := smtptest.Start(t, smtptest.Options{TLS: smtptest.TLSStartTLS, Username: "vmx", Password: "smtp-password"})
 	sf := salesforcetest.Start(t, salesforcetest.Options{ClientID: "sf-client", ClientSecret: "sf-secret", UniqueFields: []string{"VMX_Delivery_Key__c"}})
-	trustSalesforce(t, sf)
 	hooks := newHookLog(dtHookSecret)
 	hookSrv := httptest.NewServer(hooks)
 	t.Cleanup(hookSrv.Close)
@@ -366,7 +352,7 @@ func TestDeliveryAllModes(t *testing.T) {
 		"VMX_CONNECT_ENABLED": "true", "VMX_CONNECT_ENDPOINT": cf.URL, "VMX_CONNECT_TASK_FLOW_ID": dtTaskFlow,
 		"VMX_EMAIL_FROM": dtFrom, "VMX_SMTP_HOST": mail.Host, "VMX_SMTP_PORT": fmt.Sprint(mail.Port), "VMX_SMTP_TLS": "starttls",
 		"VMX_SMTP_CA_FILE": mail.CAFile, "VMX_SMTP_USERNAME": "vmx", "VMX_SMTP_PASSWORD": "smtp-password",
-		"VMX_SALESFORCE_LOGIN_URL": sf.URL, "VMX_SALESFORCE_CLIENT_ID": "sf-client", "VMX_SALESFORCE_CLIENT_SECRET": "sf-secret",
+		"VMX_SALESFORCE_LOGIN_URL": sf.URL, "VMX_SALESFORCE_CA_FILE": sf.CAFile(), "VMX_SALESFORCE_CLIENT_ID": "sf-client", "VMX_SALESFORCE_CLIENT_SECRET": "sf-secret",
 		"VMX_SALESFORCE_DEDUPE_FIELD": "VMX_Delivery_Key__c",
 	})
 	s.post(t, rec)

@@ -254,6 +254,7 @@ type Salesforce struct {
 	ClientSecret   string // Secret.
 	Username       string
 	PrivateKeyFile string
+	CAFile         string
 	OtherObject    string
 	OtherFields    []string // ROLE=Field
 	DedupeField    string

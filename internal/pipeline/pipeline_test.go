@@ -418,10 +418,10 @@ func (c countingASR) Transcribe(context.Context, asr.Audio, asr.Options) (*asr.R
 type silence struct{}
 
 func (silence) Detect(dst []vad.Span, _ []int16) []vad.Span { return dst }
-func (silence) Flush(dst []vad.Span) []vad.Span              { return dst }
-func (silence) Reset()                                       {}
-func (silence) SampleRate() int                              { return 8000 }
-func (silence) Close() error                                 { return nil }
+func (silence) Flush(dst []vad.Span) []vad.Span             { return dst }
+func (silence) Reset()                                      {}
+func (silence) SampleRate() int                             { return 8000 }
+func (silence) Close() error                                { return nil }
 
 // The detector runs as the recording is stored: the speech span is kept,
 // and a voicemail without speech is never sent to the engine.
