@@ -368,7 +368,7 @@ links:
 		file + `:2: listen: must be host:port (got "nowhere")`,
 		`db: unsupported scheme "mysql" (want sqlite or postgres) (got "mysql://x/y" from env VMX_DB)`,
 		`api_key: required when api_auth is "key"`,
-		`transcriber: must be none, pocketsphinx or aws (got "whisper" from flag --transcriber)`,
+		`transcriber: must be none, pocketsphinx, sherpa or aws (got "whisper" from flag --transcriber)`,
 		`webhook.url: required because default_mode is "webhook"`,
 		file + `:4: retention.days: must be >= 0 (got "-1")`,
 		file + `:5: retention.interval: must be at least 1m (got "1s")`,
