@@ -90,14 +90,22 @@ type Body struct {
 	Caller     string    `json:"caller"`
 	Language   string    `json:"language"`
 	CallTime   time.Time `json:"call_time"`
+	// ReceivedAt is CallTime in the contact centre's time zone.
+	ReceivedAt time.Time `json:"received_at"`
 	DurationMS int64     `json:"duration_ms"`
 	Transcript string    `json:"transcript"`
 	// Empty is true when the recording holds no speech.
 	Empty bool `json:"empty"`
 	// SpokenNumber is a callback number the caller said, as digits.
-	SpokenNumber string            `json:"spoken_number,omitempty"`
-	MediaURL     string            `json:"media_url"`
-	Attributes   map[string]string `json:"attributes"`
+	SpokenNumber string `json:"spoken_number,omitempty"`
+	// Summary is a generated summary of the transcript, when enabled.
+	Summary string `json:"summary,omitempty"`
+	// Route is the queue and agent the voicemail is for.
+	Route voicemail.Route `json:"route"`
+	// Warnings are problems delivery worked around (an agent not found…).
+	Warnings   []string          `json:"warnings,omitempty"`
+	MediaURL   string            `json:"media_url"`
+	Attributes map[string]string `json:"attributes"`
 }
 
 // Deliver posts the voicemail. Client errors (4xx other than 408 and 429)
@@ -115,10 +123,14 @@ func (s *Sink) Deliver(ctx context.Context, d *voicemail.Delivery, key string) (
 		Caller:       r.Caller,
 		Language:     r.Language,
 		CallTime:     r.CallTime.UTC(),
+		ReceivedAt:   d.ReceivedAt,
 		DurationMS:   r.DurationMS,
 		Transcript:   r.Transcript,
 		Empty:        r.Empty,
 		SpokenNumber: r.SpokenNumber,
+		Summary:      r.Summary,
+		Route:        r.Route,
+		Warnings:     r.Warnings,
 		MediaURL:     d.MediaURL,
 		Attributes:   r.Attributes,
 	})
