@@ -105,6 +105,37 @@ var upgrades = []string{
 	// 1: what delivery adds to a voicemail: route, summary, warnings,
 	// the speech span (JSON).
 	`ALTER TABLE vmx_voicemail ADD COLUMN details TEXT NOT NULL DEFAULT '{}'`,
+	// 2: the web inbox's state of a voicemail (new, handled), who set it,
+	// and the user it is assigned to; gone with the voicemail.
+	`CREATE TABLE IF NOT EXISTS vmx_inbox (
+		contact_id TEXT PRIMARY KEY REFERENCES vmx_voicemail (contact_id) ON DELETE CASCADE,
+		state      TEXT NOT NULL DEFAULT '',
+		changed_by TEXT NOT NULL DEFAULT '',
+		assignee   TEXT NOT NULL DEFAULT '',
+		updated_at BIGINT NOT NULL
+	)`,
+	// 3, 4: the inbox's live updates look for rows changed since a time.
+	`CREATE INDEX IF NOT EXISTS vmx_inbox_updated ON vmx_inbox (updated_at)`,
+	`CREATE INDEX IF NOT EXISTS vmx_voicemail_updated ON vmx_voicemail (updated_at)`,
+	// 5: the inbox's users: queues is a JSON array of queue ARNs.
+	`CREATE TABLE IF NOT EXISTS vmx_user (
+		username       TEXT PRIMARY KEY,
+		password_hash  TEXT NOT NULL,
+		role           TEXT NOT NULL,
+		agent_id       TEXT NOT NULL DEFAULT '',
+		agent_username TEXT NOT NULL DEFAULT '',
+		queues         TEXT NOT NULL DEFAULT '[]',
+		created_at     BIGINT NOT NULL,
+		updated_at     BIGINT NOT NULL
+	)`,
+	// 6, 7: signed-in sessions, by the SHA-256 of their cookie.
+	`CREATE TABLE IF NOT EXISTS vmx_session (
+		id_hash    TEXT PRIMARY KEY,
+		username   TEXT NOT NULL REFERENCES vmx_user (username) ON DELETE CASCADE,
+		created_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL
+	)`,
+	`CREATE INDEX IF NOT EXISTS vmx_session_user ON vmx_session (username)`,
 }
 
 // schema creates vmx's tables. Times are Unix milliseconds in both
