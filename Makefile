@@ -9,6 +9,7 @@ SHARED      ?= $(abspath ../shared)
 FUZZTIME    ?= 30s
 BENCHTIME   ?= 10x
 DEMO_DIR    ?= out/demo
+ONCE        ?=
 
 export VMX_SHARED_DIR := $(SHARED)
 
@@ -54,8 +55,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/wav
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/ctr
 
-demo: build
-	./scripts/demo.sh $(VMX) $(DEMO_DIR)
+# The demo installs what it needs (Debian, as root), builds vmx and runs it
+# end to end; ONCE=1 exits after the voicemail is delivered.
+demo:
+	ONCE='$(ONCE)' GO='$(GO)' MAKE='$(MAKE)' ./scripts/demo.sh $(VMX) $(DEMO_DIR)
 
 clean:
 	rm -rf $(BIN) out

@@ -1,56 +1,68 @@
 #!/usr/bin/env bash
-# The vmx demo: synthesise a voicemail call, serve it as Amazon Connect
-# would stream it to Kinesis Video Streams (vmx kvs-sim), pull the caller's
-# audio back out with `vmx extract`, and print where the WAVs are.
+# make demo: vmx end to end on this machine. Installs what is missing (on
+# Debian, as root; otherwise it prints the command), builds vmx, then runs
+# `vmx demo`: the KVS simulator, vmx serve on its embedded defaults, a
+# synthesised caller's voicemail, its contact record, delivery, the
+# transcript and the inbox address. It keeps serving until Ctrl-C unless
+# ONCE=1 (or CI is set), when it exits after delivery and checks the
+# transcript.
+#
+#   scripts/demo.sh [VMX_BINARY [DATA_DIR]]    env: ONCE, LISTEN, GO, MAKE
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 vmx=${1:-bin/vmx}
 dir=${2:-out/demo}
-contact=7c0e3a52-4f1d-4a8b-9d2e-5b6a1f0c9e31
-start=2026-01-01T09:30:00Z
+once=${ONCE:-}
+# CI has no one to press Ctrl-C.
+[ -n "${CI:-}" ] && once=1
+listen=${LISTEN:-127.0.0.1:8080}
+[ -n "$once" ] && listen=${LISTEN:-127.0.0.1:0}
 
-rm -rf "$dir"
-mkdir -p "$dir/streams"
-
-echo "==> synthesising a 20 s voicemail call (IVR prompt and beep, then the caller)"
-"$vmx" synth --seconds 20 --prompt 4 --contact-id "$contact" --start "$start" -o "$dir/streams/demo-call.wav"
-
-echo "==> starting the KVS simulator"
-"$vmx" kvs-sim --dir "$dir/streams" --listen 127.0.0.1:0 >"$dir/kvs-sim.log" 2>&1 &
-sim=$!
-trap 'kill $sim 2>/dev/null; wait $sim 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-  grep -q '^stream demo-call ' "$dir/kvs-sim.log" && break
-  sleep 0.1
+# What the demo needs from Debian: a C compiler and PocketSphinx for the
+# speech-to-text engine (cgo), its English model, and flite for the
+# caller's voice.
+need=()
+command -v gcc >/dev/null && [ -e /usr/include/stdio.h ] || need+=(gcc libc6-dev)
+command -v pkg-config >/dev/null || need+=(pkgconf)
+for p in libpocketsphinx-dev pocketsphinx-en-us; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
-url=$(awk '/listening on/{print $NF}' "$dir/kvs-sim.log")
-arn=$(awk '/^stream demo-call /{print $3}' "$dir/kvs-sim.log")
-[ -n "$url" ] && [ -n "$arn" ] || { cat "$dir/kvs-sim.log"; echo "kvs-sim did not start" >&2; exit 1; }
-echo "    $url serves $arn"
-
-echo "==> extracting contact $contact (bounded read: ListFragments, GetMediaForFragmentList)"
-# The simulator checks that requests are SigV4-signed; on AWS the default
-# credential chain signs them.
-export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_EC2_METADATA_DISABLED=true
-extract() {
-  "$vmx" extract --endpoint "$url" --stream-arn "$arn" --contact-id "$contact" \
-    --start-time "$start" --stop-time 2026-01-01T09:30:25Z "$@"
-}
-extract --track both -o "$dir/voicemail.wav" --json >"$dir/report.json"
-extract --track stereo -o "$dir/voicemail.stereo.wav"
-
-# The stereo output carries the caller left and the IVR right, as the
-# synthesised call does: the audio must come back byte for byte.
-if cmp -s <(tail -c +45 "$dir/streams/demo-call.wav") <(tail -c +45 "$dir/voicemail.stereo.wav"); then
-  echo "==> round trip: the extracted audio is byte-identical to the call that was streamed"
-else
-  echo "round trip FAILED: extracted audio differs from the streamed call" >&2
-  exit 1
+command -v flite >/dev/null || need+=(flite)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "==> installing ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "==> missing: ${need[*]}; the demo runs without them (no transcript or no real voice). To install:"
+    echo "    sudo apt-get install ${need[*]}"
+  fi
 fi
 
-echo
-echo "Done. The caller (from), the IVR side (to) and both as stereo, 8 kHz 16-bit WAV:"
-for f in "$dir/voicemail.from.wav" "$dir/voicemail.to.wav" "$dir/voicemail.stereo.wav"; do
-  printf '  %s (%s bytes)\n' "$f" "$(wc -c <"$f")"
-done
-echo "Report (fragments, gaps, per-track SHA-256): $dir/report.json"
+go=${GO:-go}
+command -v "$go" >/dev/null || { echo "demo: Go is needed to build vmx (see go.mod for the version)" >&2; exit 1; }
+
+# Built here rather than as a prerequisite of make's demo target, so that
+# the PocketSphinx tag follows what was just installed.
+tags=${GOTAGS:-$(pkg-config --exists pocketsphinx sphinxbase 2>/dev/null && echo pocketsphinx || true)}
+echo "==> building $vmx"
+"${MAKE:-make}" --no-print-directory build GO="$go" GOTAGS="$tags" VMX="$vmx"
+
+args=(demo --dir "$dir" --listen "$listen")
+if [ -z "$once" ]; then
+  exec "$vmx" "${args[@]}"
+fi
+
+mkdir -p "$dir"
+log="$dir/demo.log"
+"$vmx" "${args[@]}" --once | tee "$log"
+
+# With PocketSphinx built in, the caller's words must come back as text.
+transcript=$(sed -n 's/^    transcript: //p' "$log")
+if pkg-config --exists pocketsphinx sphinxbase 2>/dev/null && dpkg -s pocketsphinx-en-us >/dev/null 2>&1; then
+  case "$transcript" in
+  "" | "(none"*) echo "demo: the transcript is empty, but PocketSphinx is installed" >&2; exit 1 ;;
+  esac
+fi
+echo "==> demo passed"

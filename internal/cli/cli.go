@@ -53,6 +53,8 @@ func commands() []Command {
 		ctrCommand(),
 		voicemailCommand(),
 		transcribeCommand(),
+		doctorCommand(),
+		demoCommand(),
 		lambdaCommand(),
 		{Name: "version", Short: "print the version", Run: runVersion},
 	}

@@ -105,8 +105,9 @@ type app struct {
 
 // openApp builds vmx from cfg: database, blob store, KVS client, sinks,
 // pipeline and API. work=false builds what CLI tools need without starting
-// workers.
-func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool) (*app, error) {
+// workers. awsOpts add to the AWS SDK's defaults (vmx demo signs its
+// simulator's requests with static credentials).
+func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool, awsOpts ...func(*awsconfig.LoadOptions) error) (*app, error) {
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: cfg.Level()}))
 	a := &app{cfg: cfg, log: log}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
@@ -117,18 +118,11 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool) (*app
 	} else if created {
 		log.Info("generated the media link secret", "path", cfg.LinkSecretPath())
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region(a.cfg)))
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, append([]func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(region(a.cfg))}, awsOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("aws: %w", err)
 	}
-	s3Client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-		if cfg.S3.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.S3.Endpoint)
-		}
-		o.UsePathStyle = cfg.S3.PathStyle
-		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
-	})
+	s3Client := newS3Client(cfg, awsCfg)
 	var blobs interface {
 		pipeline.Blobs
 		media.Blobs
@@ -194,7 +188,7 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool) (*app
 		DefaultMode:  cfg.DefaultMode,
 		Links:        linker{signer: signer, lifetime: cfg.Links.Lifetime},
 		RetentionAge: time.Duration(cfg.Retention.Days) * 24 * time.Hour,
-		TempDir:      filepath.Join(cfg.DataDir, "tmp"),
+		TempDir:      tempDir(cfg),
 		Logger:       log,
 	})
 	if err != nil {
@@ -204,6 +198,9 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool) (*app
 	if err := os.MkdirAll(a.pipeline.TempDir, 0o755); err != nil {
 		a.close()
 		return nil, err
+	}
+	if work {
+		removeStaleTemp(a.pipeline.TempDir, cfg.Jobs.RescueAfter, log)
 	}
 	a.intake = ctr.Config{Prefixes: cfg.AttributePrefixes, Language: cfg.Defaults.Language, QueueARN: cfg.Defaults.QueueARN, Mode: cfg.DefaultMode}
 	if !work {
@@ -221,12 +218,10 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool) (*app
 		return nil, err
 	}
 	a.registry = prometheus.NewRegistry()
-	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if err := a.pipeline.Metrics.Register(a.registry); err != nil {
+	if err := registerMetrics(a.registry, a.pipeline.Metrics, a.store); err != nil {
 		a.close()
 		return nil, err
 	}
-	a.registry.MustRegister(queueDepth(a.store))
 	if a.api, err = server.New(server.Config{
 		Pipeline: a.pipeline, Store: a.store, Intake: a.intake, APIKey: cfg.APIKey, NoAuth: cfg.APIAuth == "none",
 		Media: mediaHandler, Presigner: deliver.presigner, Registry: a.registry, Logger: log.With("component", "api"),
@@ -235,6 +230,38 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool) (*app
 		return nil, err
 	}
 	return a, nil
+}
+
+// removeStaleTemp deletes the files a killed vmx left in dir: those not
+// written for longer than a job may run before it is taken for dead, so
+// that a replica sharing dir keeps the files it is still writing.
+func removeStaleTemp(dir string, age time.Duration, log *slog.Logger) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		log.Warn("temporary files not cleaned", "dir", dir, "err", err)
+		return
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() || !strings.HasPrefix(e.Name(), "vmx-") || time.Since(info.ModTime()) < age {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err == nil {
+			log.Info("removed a temporary file left by a stopped vmx", "file", e.Name())
+		}
+	}
+}
+
+// newS3Client is the S3 client of the blob store and of IVR recordings.
+func newS3Client(cfg *config.Config, awsCfg aws.Config) *s3.Client {
+	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if cfg.S3.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.S3.Endpoint)
+		}
+		o.UsePathStyle = cfg.S3.PathStyle
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	})
 }
 
 func dbDSN(cfg *config.Config) string {
@@ -403,6 +430,22 @@ func (l linker) URL(contactID string) string {
 		return ""
 	}
 	return u
+}
+
+// registerMetrics adds every collector /metrics serves to r: the Go
+// runtime's, the process's, the pipeline's and the job queue depth. The
+// Grafana dashboard's test gathers from it, so the two cannot drift.
+func registerMetrics(r prometheus.Registerer, m *pipeline.Metrics, s *store.Store) error {
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		queueDepth(s),
+	} {
+		if err := r.Register(c); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return m.Register(r)
 }
 
 // queueDepth reports the jobs not yet finished.
