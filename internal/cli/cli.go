@@ -54,6 +54,7 @@ func commands() []Command {
 		voicemailCommand(),
 		transcribeCommand(),
 		doctorCommand(),
+		userCommand(),
 		demoCommand(),
 		lambdaCommand(),
 		{Name: "version", Short: "print the version", Run: runVersion},

@@ -174,10 +174,8 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	mode := "webhook"
-	if _, ok := a.pipeline.Sinks["inbox"]; ok {
-		mode = "inbox"
-	}
+	// The web inbox, and a signed webhook to the demo's own receiver.
+	const mode = "inbox,webhook"
 	d.step("posting the contact record to %s/v1/ctr (vmx3_mode %s)", base, mode)
 	if err := postCTR(ctx, base, apiKey, call.record(mode)); err != nil {
 		return err
@@ -191,16 +189,11 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.report(ctx, a, rec, mode, hooks, call); err != nil {
 		return err
 	}
-	inbox := base + "/"
-	if mode == "inbox" {
-		user, pass, err := ensureDemoUser(ctx, a.store, 0)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(d.out, "    inbox:      %s (sign in as %s, password %s)\n", inbox, user, pass)
-	} else {
-		fmt.Fprintf(d.out, "    inbox:      %s (sign-in arrives with the web inbox)\n", inbox)
+	user, pass, err := ensureDemoUser(ctx, a.store, 0)
+	if err != nil {
+		return err
 	}
+	fmt.Fprintf(d.out, "    inbox:      %s/ (sign in as %s, password %s)\n", base, user, pass)
 	fmt.Fprintf(d.out, "    api:        curl -H 'X-API-Key: %s' %s/v1/voicemails/%s\n", apiKey, base, call.contactID)
 	if d.once {
 		return nil
@@ -531,7 +524,7 @@ func (d *demo) report(ctx context.Context, a *app, rec *voicemail.Record, mode s
 	}
 	d.step("delivered to %s in %.1f s", strings.Join(sinks, ", "), rec.UpdatedAt.Sub(rec.CreatedAt).Seconds())
 	link := a.pipeline.Links.URL(rec.ContactID)
-	if mode == "webhook" {
+	if strings.Contains(mode, "webhook") {
 		p, ok := hooks.received(rec.ContactID)
 		if !ok {
 			return errors.New("vmx reports a delivery the webhook receiver did not get")

@@ -37,6 +37,7 @@ import (
 	"github.com/vmx-dev/vmx/internal/server"
 	"github.com/vmx-dev/vmx/internal/store"
 	"github.com/vmx-dev/vmx/internal/voicemail"
+	"github.com/vmx-dev/vmx/internal/web"
 )
 
 const serveUsage = "[--config FILE] [flags]"
@@ -99,6 +100,7 @@ type app struct {
 	store    *store.Store
 	pipeline *pipeline.Pipeline
 	api      *server.Server
+	inbox    *web.Handler
 	registry *prometheus.Registry
 	intake   ctr.Config
 }
@@ -158,6 +160,8 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool, awsOp
 		a.close()
 		return nil, err
 	}
+	// vmx's own web inbox is always a destination: mode inbox.
+	deliver.sinks["inbox"] = web.NewSink(a.store)
 	finalizers := deliver.finalizers
 	if aws, ok := engine.(*awstranscribe.Engine); ok {
 		finalizers = append(finalizers, deleteTranscriptionJob{aws})
@@ -222,9 +226,21 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool, awsOp
 		a.close()
 		return nil, err
 	}
+	if a.inbox, err = web.New(web.Config{PublicURL: cfg.PublicURL, Location: cfg.Location()}, web.Deps{
+		Store:       a.store,
+		MediaURL:    linker{signer: signer, lifetime: cfg.Links.Lifetime}.URL,
+		Transcripts: blobs,
+		Delete:      a.pipeline.Delete,
+		Retry:       func(ctx context.Context, id string) error { _, err := a.pipeline.Retry(ctx, id); return err },
+		Redact:      text.redact,
+		Logger:      log.With("component", "inbox"),
+	}); err != nil {
+		a.close()
+		return nil, err
+	}
 	if a.api, err = server.New(server.Config{
 		Pipeline: a.pipeline, Store: a.store, Intake: a.intake, APIKey: cfg.APIKey, NoAuth: cfg.APIAuth == "none",
-		Media: mediaHandler, Presigner: deliver.presigner, Registry: a.registry, Logger: log.With("component", "api"),
+		Media: mediaHandler, Presigner: deliver.presigner, Inbox: a.inbox, Registry: a.registry, Logger: log.With("component", "api"),
 	}); err != nil {
 		a.close()
 		return nil, err
@@ -315,6 +331,7 @@ func (a *app) serve(ctx context.Context) error {
 		go func() { consumerDone <- consumer.Run(consumerCtx) }()
 	}
 	hs := &http.Server{Handler: a.api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	hs.RegisterOnShutdown(a.inbox.Close) // live streams would hold Shutdown for its whole timeout
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	a.log.Info("vmx serving", "listen", ln.Addr().String(), "db", a.store.Dialect(), "public_url", a.cfg.PublicURL)

@@ -67,12 +67,10 @@ func stripURLError(err error) error {
 	return err
 }
 
-// Modes a contact or default_mode may name today, and those of Voicemail
-// Express vmx will support later.
+// Modes a contact or default_mode may name.
 func availableModes() []string {
-	return []string{"webhook", "task", "guided_task", "email", "sfcase", "sfother"}
+	return []string{"inbox", "webhook", "task", "guided_task", "email", "sfcase", "sfother"}
 }
-func plannedModes() []string { return []string{"inbox"} }
 
 // checker collects the problems of a Config's current values.
 type checker struct {
@@ -451,8 +449,6 @@ func (k *checker) checkModes(s string) []string {
 	for _, m := range modes {
 		switch {
 		case slices.Contains(availableModes(), m):
-		case slices.Contains(plannedModes(), m):
-			k.bad("default_mode", fmt.Sprintf("mode %q is not available in this version (available: %s)", m, strings.Join(availableModes(), ", ")), "")
 		case vmx[m] != "":
 			k.bad("default_mode", fmt.Sprintf("unknown mode %q", m),
 				fmt.Sprintf("%s is Voicemail Express's CloudFormation name; vmx calls it %s", m, vmx[m]))

@@ -71,7 +71,7 @@ func TestRules(t *testing.T) {
 		{"link_secret unset", func(c *Config) { c.LinkSecret = "" }, "", "", false}, // generated at start
 
 		{"default_mode empty", func(c *Config) { c.DefaultMode = " , " }, "default_mode", "must name a delivery mode", false},
-		{"default_mode planned", func(c *Config) { c.DefaultMode = "inbox" }, "default_mode", `mode "inbox" is not available in this version (available: webhook, task, guided_task, email, sfcase, sfother)`, false},
+		{"default_mode inbox", func(c *Config) { c.DefaultMode = "inbox" }, "", "", false},
 		{"task without connect", func(c *Config) { c.DefaultMode = "task"; c.Connect.TaskFlowID = "f" }, "connect.enabled", `must be true because default_mode is "task"`, false},
 		{"email without from", func(c *Config) { c.DefaultMode = "email"; c.SMTP.Host = "h" }, "email.from", `required because default_mode is "email"`, false},
 		{"time zone", func(c *Config) { c.TimeZone = "Mars/Olympus" }, "time_zone", "must be an IANA time zone", false},

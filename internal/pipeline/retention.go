@@ -6,7 +6,35 @@ import (
 	"time"
 
 	"github.com/vmx-dev/vmx/internal/blob"
+	"github.com/vmx-dev/vmx/internal/voicemail"
 )
+
+// Delete removes a voicemail: its recording, its transcript and its row,
+// in that order, so that a deletion cut short leaves no row whose files
+// are gone.
+func (p *Pipeline) Delete(ctx context.Context, contactID string) error {
+	rec, err := p.Store.Get(ctx, contactID)
+	if err != nil {
+		return fmt.Errorf("pipeline: delete %s: %w", contactID, err)
+	}
+	if err := p.remove(ctx, rec); err != nil {
+		return fmt.Errorf("pipeline: delete: %w", err)
+	}
+	p.log(contactID).Info("voicemail deleted")
+	return nil
+}
+
+func (p *Pipeline) remove(ctx context.Context, rec *voicemail.Record) error {
+	for _, key := range []string{rec.AudioKey, blob.TranscriptKey(rec.CallTime, rec.ContactID)} {
+		if key == "" {
+			continue
+		}
+		if err := p.Blobs.Delete(ctx, key); err != nil {
+			return fmt.Errorf("%s: %w", rec.ContactID, err)
+		}
+	}
+	return p.Store.Delete(ctx, rec.ContactID)
+}
 
 // Retention deletes voicemails older than Deps.Retention: their recording,
 // their transcript and their row, in that order, so that a sweep cut short
@@ -23,16 +51,8 @@ func (p *Pipeline) Retention(ctx context.Context) error {
 			return err
 		}
 		for _, rec := range batch {
-			for _, key := range []string{rec.AudioKey, blob.TranscriptKey(rec.CallTime, rec.ContactID)} {
-				if key == "" {
-					continue
-				}
-				if err := p.Blobs.Delete(ctx, key); err != nil {
-					return fmt.Errorf("retention: %s: %w", rec.ContactID, err)
-				}
-			}
-			if err := p.Store.Delete(ctx, rec.ContactID); err != nil {
-				return err
+			if err := p.remove(ctx, rec); err != nil {
+				return fmt.Errorf("retention: %w", err)
 			}
 			deleted++
 		}

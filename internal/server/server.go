@@ -49,8 +49,10 @@ type Config struct {
 	// voicemail's recording for a guided task. It needs the API key: the
 	// link opens the recording.
 	Presigner http.Handler
-	Registry  *prometheus.Registry
-	Logger    *slog.Logger
+	// Inbox, when set, serves everything else: vmx's web inbox at "/".
+	Inbox    http.Handler
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
 }
 
 // Server is the API.
@@ -75,6 +77,9 @@ func New(cfg Config) (*Server, error) {
 	s.mux.Handle("GET /v1/voicemails", s.auth(s.handle(s.list)))
 	s.mux.Handle("GET /v1/voicemails/{id}", s.auth(s.handle(s.get)))
 	s.mux.Handle("POST /v1/voicemails/{id}/retry", s.auth(s.handle(s.retry)))
+	if cfg.Inbox != nil {
+		s.mux.Handle("/", cfg.Inbox)
+	}
 	if cfg.Presigner != nil {
 		s.mux.Handle("POST /v1/connect/presign", s.auth(cfg.Presigner))
 	}
