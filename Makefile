@@ -47,13 +47,34 @@ bench: build
 	cd bench/vmx-node && npm ci --no-audit --no-fund
 	$(VMX) bench extract --minutes 1,5,25 --node bench/vmx-node
 
-# Each fuzz target for FUZZTIME. New crashers land in testdata/fuzz and
-# become regression cases of `make test`.
+# Each fuzz target (every parser of outside input) for FUZZTIME. New
+# crashers land in testdata/fuzz and become regression cases of make test.
+FUZZ_TARGETS := \
+	internal/asr/sherpa:FuzzParseTokens \
+	internal/asr/sherpa:FuzzParseONNX \
+	internal/asr/textutil:FuzzCallbackNumbers \
+	internal/asr/textutil:FuzzMask \
+	internal/asr/wer:FuzzAlign \
+	internal/config:FuzzParseDuration \
+	internal/config:FuzzDecodeYAML \
+	internal/connect:FuzzParseQueueARN \
+	internal/connect:FuzzCut \
+	internal/connect:FuzzQVMBAddress \
+	internal/ctr:FuzzParse \
+	internal/email:FuzzSubject \
+	internal/email:FuzzRecipients \
+	internal/mkv:FuzzFragmentReader \
+	internal/mkv:FuzzConnectRoundTrip \
+	internal/salesforce:FuzzQuoteString \
+	internal/wav:FuzzReader \
+	internal/web:FuzzParseSearch \
+	internal/web:FuzzParseSegments
+
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzFragmentReader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/mkv
-	$(GO) test -run '^$$' -fuzz '^FuzzConnectRoundTrip$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/mkv
-	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/wav
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/ctr
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $$t"; \
+	  $(GO) test -tags '$(GOTAGS)' -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./$${t%%:*}; \
+	done
 
 # The demo installs what it needs (Debian, as root), builds vmx and runs it
 # end to end; ONCE=1 exits after the voicemail is delivered.
