@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/vmx-dev/vmx/internal/email/sestest"
 	"github.com/vmx-dev/vmx/internal/email/smtptest"
 	"github.com/vmx-dev/vmx/internal/kvssim"
+	"github.com/vmx-dev/vmx/internal/npmtest"
 	"github.com/vmx-dev/vmx/internal/salesforce/salesforcetest"
 	"github.com/vmx-dev/vmx/internal/server"
 	"github.com/vmx-dev/vmx/internal/synth"
@@ -99,24 +99,6 @@ func (c testCall) record(t *testing.T, sim *kvssim.Server) []byte {
 	return b
 }
 
-// lockedBuffer collects vmx's log, written from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // served is a `vmx serve` running in process.
 type served struct {
 	url string
@@ -164,7 +146,7 @@ func serveVMX(t *testing.T, sim http.Handler, env map[string]string) *served {
 	}
 	maps.Copy(all, env)
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &lockedBuffer{}
+	logs := &npmtest.Buffer{} // vmx logs from many goroutines
 	done := make(chan int, 1)
 	go func() {
 		done <- Main(ctx, []string{"serve"}, &Env{Stdin: bytes.NewReader(nil), Stdout: io.Discard, Stderr: logs, Getenv: func(k string) string { return all[k] }})

@@ -8,24 +8,17 @@
 package kinesistest
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/vmx-dev/vmx/internal/npmtest"
 )
 
 // Version is the kinesis-local version installed and run.
@@ -35,17 +28,14 @@ const Version = "0.6.2"
 const Region = "us-east-1"
 
 // ErrUnavailable is returned, wrapped, when node or npm is missing.
-var ErrUnavailable = errors.New("kinesistest: node and npm are needed to run kinesis-local")
+var ErrUnavailable = npmtest.ErrUnavailable
 
 // Server is a running kinesis-local.
 type Server struct {
 	// Endpoint is the server's plain-HTTP URL, e.g. http://127.0.0.1:40123.
 	Endpoint string
 
-	cmd    *exec.Cmd
-	out    *lockedBuffer
-	exited chan struct{}
-	once   sync.Once
+	proc *npmtest.Process
 }
 
 // Start starts a server that stops when tb's test ends. It skips the test
@@ -53,15 +43,7 @@ type Server struct {
 // where it fails it.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	s, err := New(ctx)
-	if errors.Is(err, ErrUnavailable) && os.Getenv("CI") == "" {
-		tb.Skip(err)
-	}
-	if err != nil {
-		tb.Fatal(err)
-	}
+	s := npmtest.Require(tb, New)
 	tb.Cleanup(func() { _ = s.Close() })
 	return s
 }
@@ -73,186 +55,79 @@ func New(ctx context.Context) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	var lastErr error
-	for range 3 { // a free port may be taken before the server binds it
-		s, err := start(ctx, dir)
-		if err == nil {
-			return s, nil
+	proc, err := npmtest.Start(ctx, 2, func(ports []int) npmtest.Command {
+		c := client(endpoint(ports[0]))
+		return npmtest.Command{
+			Args: []string{"main.js"},
+			// kinesis-local reads server.json (its TLS certificate)
+			// relative to the working directory.
+			Dir: dir,
+			Env: []string{
+				"KINESIS_MOCK_PLAIN_PORT=" + strconv.Itoa(ports[0]),
+				"KINESIS_MOCK_TLS_PORT=" + strconv.Itoa(ports[1]),
+				"CREATE_STREAM_DURATION=0ms",
+				"DELETE_STREAM_DURATION=0ms",
+				"SPLIT_SHARD_DURATION=0ms",
+				"MERGE_SHARDS_DURATION=0ms",
+				"UPDATE_SHARD_COUNT_DURATION=0ms",
+				"SHARD_LIMIT=1000",
+				"LOG_LEVEL=ERROR",
+				"AWS_REGION=" + Region,
+				"SHOULD_PERSIST_DATA=false",
+			},
+			Ready: func(ctx context.Context) error {
+				_, err := c.ListStreams(ctx, &kinesis.ListStreamsInput{}, func(o *kinesis.Options) {
+					o.RetryMaxAttempts = 1
+				})
+				return err
+			},
 		}
-		lastErr = err
-		if ctx.Err() != nil {
-			break
-		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kinesistest: kinesis-local: %w", err)
 	}
-	return nil, lastErr
+	return &Server{Endpoint: endpoint(proc.Ports[0]), proc: proc}, nil
+}
+
+func endpoint(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
+
+// npmPackage is kinesis-local as npmtest installs it.
+func npmPackage() npmtest.Package {
+	return npmtest.Package{
+		Name:    "kinesis-local",
+		Version: Version,
+		DirEnv:  "VMX_KINESIS_LOCAL_DIR",
+		DirName: "vmx-kinesis-local",
+		Files:   []string{"main.js"},
+	}
 }
 
 // Dir returns the directory kinesis-local is installed into.
-func Dir() (string, error) {
-	if d := os.Getenv("VMX_KINESIS_LOCAL_DIR"); d != "" {
-		return d, nil
-	}
-	cache := os.Getenv("GOCACHE")
-	if cache == "" || cache == "off" {
-		if out, err := exec.Command("go", "env", "GOCACHE").Output(); err == nil {
-			cache = strings.TrimSpace(string(out))
-		}
-	}
-	if cache != "" && cache != "off" {
-		return filepath.Join(filepath.Dir(cache), "vmx-kinesis-local"), nil
-	}
-	user, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("kinesistest: no cache directory: %w", err)
-	}
-	return filepath.Join(user, "vmx-kinesis-local"), nil
-}
+func Dir() (string, error) { return npmPackage().Dir() }
 
 // Install installs kinesis-local into Dir unless it is there, and returns
 // the package directory, which holds main.js.
 func Install(ctx context.Context) (string, error) {
-	if _, err := exec.LookPath("node"); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	root, err := Dir()
+	dir, err := npmtest.Install(ctx, npmPackage())
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("kinesistest: %w", err)
 	}
-	pkg := filepath.Join(root, "node_modules", "kinesis-local")
-	if installed(pkg) {
-		return pkg, nil
-	}
-	if _, err := exec.LookPath("npm"); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	if err := os.MkdirAll(filepath.Dir(root), 0o755); err != nil {
-		return "", fmt.Errorf("kinesistest: install: %w", err)
-	}
-	// Install beside the target and rename, so that concurrent test
-	// binaries never see half an installation.
-	tmp, err := os.MkdirTemp(filepath.Dir(root), ".vmx-kinesis-local-")
-	if err != nil {
-		return "", fmt.Errorf("kinesistest: install: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	cmd := exec.CommandContext(ctx, "npm", "install", "--prefix", tmp,
-		"--no-audit", "--no-fund", "--no-save", "--loglevel=error", "kinesis-local@"+Version)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("kinesistest: npm install kinesis-local@%s: %w\n%s", Version, err, out)
-	}
-	if err := os.Rename(tmp, root); err != nil && !installed(pkg) {
-		if err := os.RemoveAll(root); err != nil {
-			return "", fmt.Errorf("kinesistest: install: %w", err)
-		}
-		if err := os.Rename(tmp, root); err != nil {
-			return "", fmt.Errorf("kinesistest: install: %w", err)
-		}
-	}
-	if !installed(pkg) {
-		return "", fmt.Errorf("kinesistest: kinesis-local %s missing from %s after npm install", Version, pkg)
-	}
-	return pkg, nil
-}
-
-func installed(pkg string) bool {
-	b, err := os.ReadFile(filepath.Join(pkg, "package.json"))
-	if err != nil {
-		return false
-	}
-	var p struct{ Version string }
-	if json.Unmarshal(b, &p) != nil || p.Version != Version {
-		return false
-	}
-	_, err = os.Stat(filepath.Join(pkg, "main.js"))
-	return err == nil
-}
-
-func start(ctx context.Context, pkg string) (*Server, error) {
-	ports, err := freePorts(2)
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{
-		Endpoint: "http://127.0.0.1:" + strconv.Itoa(ports[0]),
-		out:      &lockedBuffer{},
-		exited:   make(chan struct{}),
-	}
-	// kinesis-local reads server.json (its TLS certificate) relative to the
-	// working directory.
-	s.cmd = exec.Command("node", "main.js")
-	s.cmd.Dir = pkg
-	s.cmd.Env = append(os.Environ(),
-		"KINESIS_MOCK_PLAIN_PORT="+strconv.Itoa(ports[0]),
-		"KINESIS_MOCK_TLS_PORT="+strconv.Itoa(ports[1]),
-		"CREATE_STREAM_DURATION=0ms",
-		"DELETE_STREAM_DURATION=0ms",
-		"SPLIT_SHARD_DURATION=0ms",
-		"MERGE_SHARDS_DURATION=0ms",
-		"UPDATE_SHARD_COUNT_DURATION=0ms",
-		"SHARD_LIMIT=1000",
-		"LOG_LEVEL=ERROR",
-		"AWS_REGION="+Region,
-		"SHOULD_PERSIST_DATA=false",
-	)
-	s.cmd.Stdout = s.out
-	s.cmd.Stderr = s.out
-	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("kinesistest: start kinesis-local: %w", err)
-	}
-	go func() {
-		_ = s.cmd.Wait()
-		close(s.exited)
-	}()
-	if err := s.wait(ctx); err != nil {
-		_ = s.Close()
-		return nil, err
-	}
-	return s, nil
-}
-
-// wait polls the server until it answers ListStreams.
-func (s *Server) wait(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	c := s.Client()
-	for {
-		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := c.ListStreams(cctx, &kinesis.ListStreamsInput{}, func(o *kinesis.Options) {
-			o.RetryMaxAttempts = 1
-		})
-		ccancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-s.exited:
-			return fmt.Errorf("kinesistest: kinesis-local exited at start: %s", s.out.String())
-		case <-ctx.Done():
-			return fmt.Errorf("kinesistest: kinesis-local did not answer: %w (last: %v)\n%s", ctx.Err(), err, s.out.String())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return dir, nil
 }
 
 // Close stops the server.
-func (s *Server) Close() error {
-	s.once.Do(func() {
-		if s.cmd.Process != nil {
-			_ = s.cmd.Process.Kill()
-		}
-		<-s.exited
-	})
-	return nil
-}
+func (s *Server) Close() error { return s.proc.Close() }
 
 // Output returns what the server printed so far.
-func (s *Server) Output() string { return s.out.String() }
+func (s *Server) Output() string { return s.proc.Output() }
 
 // Client returns a Kinesis client of the server, with static credentials.
-func (s *Server) Client() *kinesis.Client {
+func (s *Server) Client() *kinesis.Client { return client(s.Endpoint) }
+
+func client(endpoint string) *kinesis.Client {
 	return kinesis.New(kinesis.Options{
 		Region:       Region,
-		BaseEndpoint: aws.String(s.Endpoint),
+		BaseEndpoint: aws.String(endpoint),
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{AccessKeyID: "vmxtest", SecretAccessKey: "vmxtest", Source: "kinesistest"}, nil
 		}),
@@ -286,34 +161,4 @@ func WaitActive(ctx context.Context, c *kinesis.Client, name string) (string, er
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("kinesistest: free port: %w", err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -11,15 +11,13 @@ package browsertest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
+
+	"github.com/vmx-dev/vmx/internal/npmtest"
 )
 
 // PlaywrightVersion is the playwright-core version installed and used.
@@ -27,7 +25,7 @@ const PlaywrightVersion = "1.65.1"
 
 // ErrUnavailable is returned, wrapped, when chromium, node or npm is
 // missing.
-var ErrUnavailable = errors.New("browsertest: chromium, node and npm are needed for browser tests")
+var ErrUnavailable = npmtest.ErrUnavailable
 
 // Browser runs browser scripts.
 type Browser struct {
@@ -42,16 +40,7 @@ type Browser struct {
 // environment variable CI is set, where it fails it.
 func Require(tb testing.TB) *Browser {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	b, err := New(ctx)
-	if errors.Is(err, ErrUnavailable) && os.Getenv("CI") == "" {
-		tb.Skip(err)
-	}
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
+	return npmtest.Require(tb, New)
 }
 
 // New finds Chromium and installs playwright-core.
@@ -77,85 +66,32 @@ func Chromium() (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%w: no chromium on PATH (apt-get install chromium)", ErrUnavailable)
+	return "", fmt.Errorf("browsertest: no chromium on PATH (apt-get install chromium): %w", ErrUnavailable)
+}
+
+// npmPackage is playwright-core as npmtest installs it.
+func npmPackage() npmtest.Package {
+	return npmtest.Package{
+		Name:    "playwright-core",
+		Version: PlaywrightVersion,
+		DirEnv:  "VMX_PLAYWRIGHT_DIR",
+		DirName: "vmx-playwright",
+		// playwright-core downloads nothing at install; this keeps it so.
+		Env: []string{"PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1"},
+	}
 }
 
 // Dir returns the directory playwright-core is installed into.
-func Dir() (string, error) {
-	if d := os.Getenv("VMX_PLAYWRIGHT_DIR"); d != "" {
-		return d, nil
-	}
-	cache := os.Getenv("GOCACHE")
-	if cache == "" || cache == "off" {
-		if out, err := exec.Command("go", "env", "GOCACHE").Output(); err == nil {
-			cache = strings.TrimSpace(string(out))
-		}
-	}
-	if cache != "" && cache != "off" {
-		return filepath.Join(filepath.Dir(cache), "vmx-playwright"), nil
-	}
-	user, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("browsertest: no cache directory: %w", err)
-	}
-	return filepath.Join(user, "vmx-playwright"), nil
-}
+func Dir() (string, error) { return npmPackage().Dir() }
 
 // Install installs playwright-core into Dir unless it is there, and
 // returns the node_modules directory holding it. It downloads no browser.
 func Install(ctx context.Context) (string, error) {
-	if _, err := exec.LookPath("node"); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	root, err := Dir()
+	pkg, err := npmtest.Install(ctx, npmPackage())
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("browsertest: %w", err)
 	}
-	modules := filepath.Join(root, "node_modules")
-	if installed(modules) {
-		return modules, nil
-	}
-	if _, err := exec.LookPath("npm"); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	if err := os.MkdirAll(filepath.Dir(root), 0o755); err != nil {
-		return "", fmt.Errorf("browsertest: install: %w", err)
-	}
-	// Install beside the target and rename, so that concurrent test
-	// binaries never see half an installation.
-	tmp, err := os.MkdirTemp(filepath.Dir(root), ".vmx-playwright-")
-	if err != nil {
-		return "", fmt.Errorf("browsertest: install: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	cmd := exec.CommandContext(ctx, "npm", "install", "--prefix", tmp,
-		"--no-audit", "--no-fund", "--no-save", "--loglevel=error", "playwright-core@"+PlaywrightVersion)
-	// playwright-core downloads nothing at install; this keeps it so.
-	cmd.Env = append(os.Environ(), "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("browsertest: npm install playwright-core@%s: %w\n%s", PlaywrightVersion, err, out)
-	}
-	if err := os.Rename(tmp, root); err != nil && !installed(modules) {
-		if err := os.RemoveAll(root); err != nil {
-			return "", fmt.Errorf("browsertest: install: %w", err)
-		}
-		if err := os.Rename(tmp, root); err != nil {
-			return "", fmt.Errorf("browsertest: install: %w", err)
-		}
-	}
-	if !installed(modules) {
-		return "", fmt.Errorf("browsertest: playwright-core %s missing from %s after npm install", PlaywrightVersion, modules)
-	}
-	return modules, nil
-}
-
-func installed(modules string) bool {
-	b, err := os.ReadFile(filepath.Join(modules, "playwright-core", "package.json"))
-	if err != nil {
-		return false
-	}
-	var p struct{ Version string }
-	return json.Unmarshal(b, &p) == nil && p.Version == PlaywrightVersion
+	return filepath.Dir(pkg), nil
 }
 
 // prelude is put before every script: launch() starts Chromium headless
