@@ -15,9 +15,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
+	"github.com/vmx-dev/vmx/internal/asr/utterance"
 	"github.com/vmx-dev/vmx/internal/audio/vad"
 )
 
@@ -83,7 +83,8 @@ type Config struct {
 	// least 100 ms.
 	Pause time.Duration
 	// MaxUtterance cuts utterances that run longer without a pause, so
-	// that one utterance's audio bounds memory. Default 30 s.
+	// that one utterance's audio bounds memory. Default 30 s; between 2 s
+	// and 5 m.
 	MaxUtterance time.Duration
 	// VAD chooses the voice-activity detector that finds the utterances
 	// (the energy detector unless Silero is configured); its SampleRate
@@ -121,12 +122,8 @@ func (c Config) WithDefaults() Config {
 	if c.MaxDecoders == 0 {
 		c.MaxDecoders = runtime.GOMAXPROCS(0)
 	}
-	if c.Pause == 0 {
-		c.Pause = 400 * time.Millisecond
-	}
-	if c.MaxUtterance == 0 {
-		c.MaxUtterance = 30 * time.Second
-	}
+	u := c.utterances().WithDefaults()
+	c.Pause, c.MaxUtterance = u.Pause, u.MaxUtterance
 	return c
 }
 
@@ -162,41 +159,14 @@ func (c Config) Validate() error {
 	if c.MaxDecoders < 1 {
 		errs = append(errs, fmt.Errorf("max_decoders: %d must be at least 1", c.MaxDecoders))
 	}
-	if c.Pause < 100*time.Millisecond {
-		errs = append(errs, fmt.Errorf("pause: %s must be at least 100ms", c.Pause))
-	}
-	if c.MaxUtterance < 2*time.Second || c.MaxUtterance > 5*time.Minute {
-		errs = append(errs, fmt.Errorf("max_utterance: %s must be between 2s and 5m", c.MaxUtterance))
-	}
+	errs = append(errs, c.utterances().Validate()...)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("pocketsphinx: %w", err)
 	}
 	return nil
 }
 
-// vadConfig is the detector configuration for audio at rate.
-func (c Config) vadConfig(rate int) vad.Config {
-	v := c.VAD
-	v.SampleRate = rate
-	return v
-}
-
-// vadOptions cut utterances at pauses of c.Pause, at most MaxUtterance long.
-func (c Config) vadOptions() vad.Options {
-	return vad.Options{
-		SplitPause:   c.Pause,
-		MinSilence:   min(c.Pause, 300*time.Millisecond),
-		MaxUtterance: c.MaxUtterance,
-	}
-}
-
-// speaks reports whether the model can transcribe a language tag: any tag
-// of the model's primary language does (en-GB audio with an en-US model),
-// and so does an empty tag.
-func (c Config) speaks(tag string) bool {
-	primary := func(t string) string {
-		t, _, _ = strings.Cut(strings.ReplaceAll(t, "_", "-"), "-")
-		return strings.ToLower(t)
-	}
-	return tag == "" || primary(tag) == primary(c.Language)
+// utterances is how recordings are cut into utterances.
+func (c Config) utterances() utterance.Options {
+	return utterance.Options{Pause: c.Pause, MaxUtterance: c.MaxUtterance, VAD: c.VAD}
 }

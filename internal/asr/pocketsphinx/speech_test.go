@@ -14,12 +14,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vmx-dev/vmx/internal/asr/testset"
+	"github.com/vmx-dev/vmx/internal/asr/utterance/utterancetest"
 	werpkg "github.com/vmx-dev/vmx/internal/asr/wer"
 	"github.com/vmx-dev/vmx/internal/audio/vad"
 
@@ -200,7 +200,7 @@ const callMeBack = "please call me back at five five five one two three four"
 
 func transcribe(t testing.TB, e *Engine, ctx context.Context, pcm []int16) *asr.Result {
 	t.Helper()
-	r, err := e.Transcribe(ctx, asr.Audio{PCM: bytes.NewReader(pcmBytes(pcm)), SampleRate: 8000}, asr.Options{Language: "en-US"})
+	r, err := e.Transcribe(ctx, asr.Audio{PCM: bytes.NewReader(utterancetest.PCMBytes(pcm)), SampleRate: 8000}, asr.Options{Language: "en-US"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,28 +275,17 @@ func TestSpeechPoolReusesDecoders(t *testing.T) {
 			want = r.Text
 		}
 	}
-	if n := e.pool.loaded(); n != 1 {
+	if n := e.pool.Loaded(); n != 1 {
 		t.Errorf("3 transcriptions in a row loaded %d decoders, want 1", n)
 	}
 	// Four at once on two decoders, in parallel C calls: the same text.
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			r, err := e.Transcribe(context.Background(), asr.Audio{PCM: bytes.NewReader(pcmBytes(a)), SampleRate: 8000}, asr.Options{})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if r.Text != want {
-				t.Errorf("concurrent decode: %q, want %q", r.Text, want)
-			}
-		})
+	if got := utterancetest.Concurrent(t, e, utterancetest.PCMBytes(a), 4); got != want {
+		t.Errorf("concurrent decode: %q, want %q", got, want)
 	}
-	wg.Wait()
-	if n := e.pool.loaded(); n > 2 {
+	if n := e.pool.Loaded(); n > 2 {
 		t.Errorf("%d decoders loaded with MaxDecoders 2", n)
 	}
-	t.Logf("%d decoders: %d MB resident", e.pool.loaded(), rssMB(t)-before)
+	t.Logf("%d decoders: %d MB resident", e.pool.Loaded(), rssMB(t)-before)
 }
 
 // cancelAfter cancels a context once n bytes have been read through it.
@@ -336,7 +325,7 @@ func TestSpeechCancelStopsBetweenUtterances(t *testing.T) {
 	defer cancel()
 	start = time.Now()
 	_, err := e.Transcribe(ctx, asr.Audio{
-		PCM:        &cancelAfter{r: bytes.NewReader(pcmBytes(audio)), n: 2 * (len(parts[0]) + len(parts[1])) * 2, cancel: cancel},
+		PCM:        &cancelAfter{r: bytes.NewReader(utterancetest.PCMBytes(audio)), n: 2 * (len(parts[0]) + len(parts[1])) * 2, cancel: cancel},
 		SampleRate: 8000,
 	}, asr.Options{})
 	cancelled := time.Since(start)
@@ -351,7 +340,7 @@ func TestSpeechCancelStopsBetweenUtterances(t *testing.T) {
 	if r := transcribe(t, e, context.Background(), concat(silence(300), phrase, silence(500))); r.Text != full.Segments[0].Text {
 		t.Errorf("after cancellation: %q, want %q", r.Text, full.Segments[0].Text)
 	}
-	if n := e.pool.loaded(); n != 1 {
+	if n := e.pool.Loaded(); n != 1 {
 		t.Errorf("cancellation cost a decoder: %d loaded", n)
 	}
 }
@@ -500,7 +489,7 @@ func TestSpeechWithSilero(t *testing.T) {
 	e := newTestEngine(t, Config{VAD: vad.Config{Engine: vad.EngineSilero, Silero: vad.SileroConfig{Model: model}}})
 	first := say(t, callMeBack)
 	audio := concat(silence(800), first, silence(1500), say(t, "thank you goodbye"), silence(600))
-	r, err := e.Transcribe(context.Background(), asr.Audio{PCM: bytes.NewReader(pcmBytes(audio)), SampleRate: 8000}, asr.Options{Language: "en-US"})
+	r, err := e.Transcribe(context.Background(), asr.Audio{PCM: bytes.NewReader(utterancetest.PCMBytes(audio)), SampleRate: 8000}, asr.Options{Language: "en-US"})
 	if errors.Is(err, vad.ErrUnavailable) && !require {
 		t.Skip(err)
 	}

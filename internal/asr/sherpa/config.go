@@ -70,6 +70,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmx-dev/vmx/internal/asr/utterance"
 	"github.com/vmx-dev/vmx/internal/audio/vad"
 )
 
@@ -99,7 +100,11 @@ const (
 
 // whisperMaxUtterance is the longest utterance Whisper decodes whole:
 // sherpa-onnx keeps the first 29.5 s of an utterance and drops the rest.
-const whisperMaxUtterance = 29 * time.Second
+// Its default stays a little below.
+const (
+	whisperMaxUtterance        = 29 * time.Second
+	whisperDefaultMaxUtterance = 28 * time.Second
+)
 
 // Config configures the engine. Model, Tokens and the family's model files
 // are required; the rest have defaults.
@@ -168,15 +173,11 @@ func (c Config) WithDefaults() Config {
 	if c.MaxConcurrent == 0 {
 		c.MaxConcurrent = runtime.GOMAXPROCS(0)
 	}
-	if c.Pause == 0 {
-		c.Pause = 400 * time.Millisecond
+	if c.MaxUtterance == 0 && c.Model == Whisper {
+		c.MaxUtterance = whisperDefaultMaxUtterance
 	}
-	if c.MaxUtterance == 0 {
-		c.MaxUtterance = 30 * time.Second
-		if c.Model == Whisper {
-			c.MaxUtterance = 28 * time.Second
-		}
-	}
+	u := c.utterances().WithDefaults()
+	c.Pause, c.MaxUtterance = u.Pause, u.MaxUtterance
 	return c
 }
 
@@ -273,13 +274,9 @@ func (c Config) Validate() error {
 	if c.MaxConcurrent < 1 {
 		bad("max_concurrent: %d must be at least 1", c.MaxConcurrent)
 	}
-	if c.Pause < 100*time.Millisecond {
-		bad("pause: %s must be at least 100ms", c.Pause)
-	}
-	switch {
-	case c.MaxUtterance < 2*time.Second || c.MaxUtterance > 5*time.Minute:
-		bad("max_utterance: %s must be between 2s and 5m", c.MaxUtterance)
-	case c.Model == Whisper && c.MaxUtterance > whisperMaxUtterance:
+	errs = append(errs, c.utterances().Validate()...)
+	// Longer than the shared bound is reported once, by Validate.
+	if c.Model == Whisper && c.MaxUtterance > whisperMaxUtterance && c.MaxUtterance <= utterance.LongestMaxUtterance {
 		bad("max_utterance: %s is too long for whisper, which decodes at most 30 s at once; use at most %s", c.MaxUtterance, whisperMaxUtterance)
 	}
 
@@ -300,33 +297,9 @@ func list(words []string) string {
 	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
 }
 
-// primary is the lower-case primary subtag of a language tag.
-func primary(tag string) string {
-	tag, _, _ = strings.Cut(strings.ReplaceAll(tag, "_", "-"), "-")
-	return strings.ToLower(tag)
-}
-
-// speaks reports whether the model can transcribe a language tag: any tag
-// of the model's primary language does (en-GB audio with an en model), and
-// so does an empty tag.
-func (c Config) speaks(tag string) bool {
-	return tag == "" || primary(tag) == primary(c.Language)
-}
-
-// vadConfig is the detector configuration for audio at rate.
-func (c Config) vadConfig(rate int) vad.Config {
-	v := c.VAD
-	v.SampleRate = rate
-	return v
-}
-
-// vadOptions cut utterances at pauses of c.Pause, at most MaxUtterance long.
-func (c Config) vadOptions() vad.Options {
-	return vad.Options{
-		SplitPause:   c.Pause,
-		MinSilence:   min(c.Pause, 300*time.Millisecond),
-		MaxUtterance: c.MaxUtterance,
-	}
+// utterances is how recordings are cut into utterances.
+func (c Config) utterances() utterance.Options {
+	return utterance.Options{Pause: c.Pause, MaxUtterance: c.MaxUtterance, VAD: c.VAD}
 }
 
 // inspection gathers the problems inspect finds.
@@ -477,7 +450,7 @@ func (c Config) inspectWhisper(in *inspection, m *onnxInfo) {
 		bad("metadata sot_sequence: %v", err)
 		return
 	}
-	lang := primary(c.Language)
+	lang := utterance.Primary(c.Language)
 	// A malformed language is reported once, by Validate.
 	checkLang := languageTag.MatchString(c.Language)
 	if v["is_multilingual"] == 0 {

@@ -140,6 +140,15 @@ func TestValidateSettings(t *testing.T) {
 	wantErrors(t, p.Validate(), "task: only whisper has a task; paraformer has none",
 		`decoding_method: "beam" must be greedy_search or modified_beam_search`,
 		"max_utterance: 1s must be between 2s and 5m", "num_threads: 65")
+
+	// Beyond every model's bound, Whisper's own is not reported too.
+	w := fixtures(t, Whisper)
+	w.MaxUtterance = 6 * time.Minute
+	err := w.Validate()
+	wantErrors(t, err, "max_utterance: 6m0s must be between 2s and 5m")
+	if strings.Contains(err.Error(), "too long for whisper") {
+		t.Errorf("max_utterance reported twice:\n%v", err)
+	}
 }
 
 func TestValidateModelContents(t *testing.T) {
@@ -227,19 +236,6 @@ func TestValidateModelContents(t *testing.T) {
 			}
 			wantErrors(t, c.Validate(), want...)
 		})
-	}
-}
-
-func TestSpeaks(t *testing.T) {
-	c := Config{Model: Paraformer}.WithDefaults()
-	for tag, ok := range map[string]bool{"": true, "en-US": true, "en_GB": true, "EN": true, "es-US": false, "fr": false} {
-		if c.speaks(tag) != ok {
-			t.Errorf("speaks(%q) = %v", tag, !ok)
-		}
-	}
-	c.Language = "zh-CN"
-	if !c.speaks("zh-TW") || c.speaks("en-US") {
-		t.Error("a zh model")
 	}
 }
 

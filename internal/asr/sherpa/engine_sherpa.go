@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	so "github.com/k2-fsa/sherpa-onnx-go-linux"
+
+	"github.com/vmx-dev/vmx/internal/asr/utterance"
 )
 
 // New returns a sherpa-onnx engine for cfg (defaults applied). It validates
@@ -41,7 +43,7 @@ func recognizerConfig(cfg Config) *so.OfflineRecognizerConfig {
 	case Whisper:
 		m.Whisper.Encoder = cfg.Encoder
 		m.Whisper.Decoder = cfg.Decoder
-		m.Whisper.Language = primary(cfg.Language)
+		m.Whisper.Language = utterance.Primary(cfg.Language)
 		m.Whisper.Task = cfg.Task
 	case Transducer:
 		m.Transducer.Encoder = cfg.Encoder

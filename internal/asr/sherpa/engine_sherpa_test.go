@@ -7,10 +7,10 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/vmx-dev/vmx/internal/asr"
+	"github.com/vmx-dev/vmx/internal/asr/utterance/utterancetest"
 )
 
 // These tests load sherpa-onnx for real. sherpa-onnx ends the process on a
@@ -76,14 +76,11 @@ func TestParaformerEndToEnd(t *testing.T) {
 	}
 	defer e.Close()
 
-	narrow := scene(6000, [2]int{500, 1500}, [2]int{2500, 4000})
-	wide := make([]int16, 2*len(narrow))
-	for i, v := range narrow {
-		wide[2*i], wide[2*i+1] = v, v
-	}
+	narrow := utterancetest.Scene(6000, [2]int{500, 1500}, [2]int{2500, 4000})
+	wide := utterancetest.Wide(narrow)
 	for _, a := range []asr.Audio{
-		{PCM: bytes.NewReader(pcmBytes(narrow)), SampleRate: 8000},
-		{PCM: bytes.NewReader(pcmBytes(wide)), SampleRate: 16000},
+		{PCM: bytes.NewReader(utterancetest.PCMBytes(narrow)), SampleRate: 8000},
+		{PCM: bytes.NewReader(utterancetest.PCMBytes(wide)), SampleRate: 16000},
 	} {
 		r, err := e.Transcribe(context.Background(), a, asr.Options{Language: "en-US"})
 		if err != nil {
@@ -97,7 +94,7 @@ func TestParaformerEndToEnd(t *testing.T) {
 			// Each utterance is decoded in full at 16 kHz: at 8 kHz
 			// read as 16 kHz it would be half as many words.
 			words := strings.Fields(s.Text)
-			if want := s.EndMS - s.StartMS; !near(int64(len(words))*60, want, 120) || words[0] != "hello" {
+			if want := s.EndMS - s.StartMS; !utterancetest.Near(int64(len(words))*60, want, 120) || words[0] != "hello" {
 				t.Errorf("%d Hz: segment %d–%d ms heard as %d words %q…", a.SampleRate, s.StartMS, s.EndMS, len(words), words[0])
 			}
 			if s.Confidence != -1 {
@@ -111,26 +108,8 @@ func TestParaformerEndToEnd(t *testing.T) {
 	}
 
 	// Concurrent transcriptions share two recognisers and agree.
-	audio := pcmBytes(narrow)
-	var wg sync.WaitGroup
-	texts := make([]string, 4)
-	for i := range texts {
-		wg.Go(func() {
-			r, err := e.Transcribe(context.Background(), asr.Audio{PCM: bytes.NewReader(audio), SampleRate: 8000}, asr.Options{})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			texts[i] = r.Text
-		})
-	}
-	wg.Wait()
-	for _, s := range texts[1:] {
-		if s != texts[0] || s == "" {
-			t.Errorf("concurrent transcripts differ: %q and %q", s, texts[0])
-		}
-	}
-	if n := e.pool.loaded(); n > 2 {
+	utterancetest.Concurrent(t, e, utterancetest.PCMBytes(narrow), 4)
+	if n := e.pool.Loaded(); n > 2 {
 		t.Errorf("%d recognisers loaded, want at most 2", n)
 	}
 }

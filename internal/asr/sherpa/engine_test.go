@@ -1,23 +1,26 @@
 package sherpa
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math"
-	"sync"
+	"strings"
 	"sync/atomic"
 	"testing"
-	"testing/iotest"
 	"time"
 
 	"github.com/vmx-dev/vmx/internal/asr"
+	"github.com/vmx-dev/vmx/internal/asr/utterance/utterancetest"
 	"github.com/vmx-dev/vmx/internal/audio/vad"
 )
 
+// The transcription itself (reading, cutting, upsampling, borrowing) is
+// package utterance's and tested there; these tests cover what the engine
+// adds: a recogniser per utterance, tidied text, the utterance's times.
+
 // fakeRecognizer stands in for sherpa-onnx: it "recognises" each utterance
-// as its length, and records how it is used.
+// as its length, in capitals, and records how it is used.
 type fakeRecognizer struct {
 	f    *fakes
 	lens []int
@@ -25,43 +28,22 @@ type fakeRecognizer struct {
 
 func (r *fakeRecognizer) recognize(pcm []int16) recognized {
 	r.lens = append(r.lens, len(pcm))
-	n := r.f.inFlight.Add(1)
-	for {
-		m := r.f.maxInFlight.Load()
-		if n <= m || r.f.maxInFlight.CompareAndSwap(m, n) {
-			break
-		}
-	}
 	if r.f.onRecognize != nil {
 		r.f.onRecognize()
 	}
-	r.f.inFlight.Add(-1)
 	r.f.calls.Add(1)
-	if r.f.text != nil {
-		return recognized{Text: r.f.text(len(pcm)), Confidence: -1}
-	}
 	return recognized{Text: fmt.Sprintf("  UTTERANCE OF %d SAMPLES ", len(pcm)), Confidence: 0.5}
 }
 
-func (r *fakeRecognizer) free() { r.f.freed.Add(1) }
+func (r *fakeRecognizer) free() { r.f.Freed.Add(1) }
 
 type fakes struct {
-	created, freed, calls atomic.Int32
-	inFlight, maxInFlight atomic.Int32
-	onRecognize           func()
-	text                  func(samples int) string
-	mu                    sync.Mutex
-	all                   []*fakeRecognizer
+	utterancetest.Loads[*fakeRecognizer]
+	calls       atomic.Int32
+	onRecognize func()
 }
 
-func (f *fakes) new() (recognizer, error) {
-	f.created.Add(1)
-	r := &fakeRecognizer{f: f}
-	f.mu.Lock()
-	f.all = append(f.all, r)
-	f.mu.Unlock()
-	return r, nil
-}
+func (f *fakes) new() (recognizer, error) { return f.Add(&fakeRecognizer{f: f}), nil }
 
 func fakeEngine(t *testing.T, c Config) (*Engine, *fakes) {
 	t.Helper()
@@ -77,210 +59,79 @@ func fakeEngine(t *testing.T, c Config) (*Engine, *fakes) {
 	return e, f
 }
 
-func telephone(b []byte) asr.Audio {
-	return asr.Audio{PCM: bytes.NewReader(b), SampleRate: 8000}
-}
-
-func near(got, want, tol int64) bool { return got >= want-tol && got <= want+tol }
-
-func TestTranscribePlumbing(t *testing.T) {
-	e, f := fakeEngine(t, Config{})
-	audio := pcmBytes(scene(6000, [2]int{500, 1500}, [2]int{2500, 4000}))
-	r, err := e.Transcribe(context.Background(), telephone(audio), asr.Options{Language: "en-GB"})
+func TestTranscribe(t *testing.T) {
+	e, f := fakeEngine(t, Config{MaxConcurrent: 1})
+	audio := utterancetest.PCMBytes(utterancetest.Scene(6000, [2]int{500, 1500}, [2]int{2500, 4000}))
+	// While an utterance is decoded its recogniser is out of the pool;
+	// between utterances it is back.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	<-ctx.Done()
+	var lent []bool
+	f.onRecognize = func() {
+		r, err := e.pool.Get(ctx)
+		if err == nil {
+			e.pool.Put(r)
+		}
+		lent = append(lent, err != nil)
+	}
+	r, err := e.Transcribe(context.Background(), utterancetest.Telephone(audio), asr.Options{Language: "en-GB"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.Engine != "sherpa" || r.AudioMS != 6000 || r.Empty || len(r.Segments) != 2 {
 		t.Fatalf("result %+v", r)
 	}
-	// Utterances reach the recogniser at 16 kHz: 1 s of speech plus
-	// 200 ms padding each side is 1.4 s, 22400 samples (within a frame).
-	if n := f.all[0].lens[0]; !near(int64(n), 22400, 320) {
-		t.Errorf("first utterance reached the recogniser as %d samples", n)
+	if fmt.Sprint(lent) != "[true true]" {
+		t.Errorf("recogniser lent during decodes: %v", lent)
+	}
+	if got, err := e.pool.Get(ctx); err != nil || got != recognizer(f.All()[0]) {
+		t.Errorf("recogniser not back in the pool between recordings: %v", err)
+	} else {
+		e.pool.Put(got)
 	}
 	// Segment times are the utterance's span, padding included; the
 	// text is tidied (spaces collapsed, capitals lowered).
 	s := r.Segments[0]
-	if !near(s.StartMS, 300, 20) || !near(s.EndMS, 1700, 20) || s.Confidence != 0.5 {
+	if !utterancetest.Near(s.StartMS, 300, 20) || !utterancetest.Near(s.EndMS, 1700, 20) || s.Confidence != 0.5 {
 		t.Errorf("first segment %+v", s)
 	}
-	if want := fmt.Sprintf("utterance of %d samples", f.all[0].lens[0]); s.Text != want {
+	if want := fmt.Sprintf("utterance of %d samples", f.All()[0].lens[0]); s.Text != want {
 		t.Errorf("segment text %q, want %q", s.Text, want)
 	}
-	if want := r.Segments[0].Text + " " + r.Segments[1].Text; r.Text != want {
-		t.Errorf("text %q, want %q", r.Text, want)
+	if !utterancetest.Near(int64(f.All()[0].lens[0]), 22400, 320) {
+		t.Errorf("first utterance reached the recogniser as %d samples", f.All()[0].lens[0])
 	}
-	// Speech time is the detector's: 1 s and 1.5 s of speech.
-	if !near(r.SpeechMS, 2500, 100) {
-		t.Errorf("speech %d ms, want ≈ 2500", r.SpeechMS)
+	// The energy detector finds no utterance that short, but Silero or a
+	// cut at MaxUtterance may: under 100 ms is skipped (tested in package
+	// utterance).
+	if e.tr.MinSamples != 1600 {
+		t.Errorf("utterances under %d samples skipped, want 1600 (100 ms)", e.tr.MinSamples)
 	}
 
-	// Short and odd-sized reads give the same transcript.
-	r2, err := e.Transcribe(context.Background(), asr.Audio{PCM: iotest.OneByteReader(bytes.NewReader(audio)), SampleRate: 8000}, asr.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r2.Text != r.Text || len(r2.Segments) != 2 || r2.Segments[1] != r.Segments[1] {
-		t.Errorf("one-byte reads: %+v, want %+v", r2, r)
-	}
-	// A trailing half sample is ignored.
-	if _, err := e.Transcribe(context.Background(), telephone(append(audio, 1)), asr.Options{}); err != nil {
-		t.Errorf("odd byte count: %v", err)
-	}
-}
-
-func TestTranscribeWideBandSkipsUpsampling(t *testing.T) {
-	e, f := fakeEngine(t, Config{})
-	narrow := scene(3000, [2]int{500, 1500})
-	wide := make([]int16, 2*len(narrow))
-	for i, v := range narrow {
-		wide[2*i], wide[2*i+1] = v, v
-	}
-	r, err := e.Transcribe(context.Background(), asr.Audio{PCM: bytes.NewReader(pcmBytes(wide)), SampleRate: 16000}, asr.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.AudioMS != 3000 || len(r.Segments) != 1 {
-		t.Fatalf("16 kHz: %+v", r)
-	}
-	if n := f.all[0].lens[0]; !near(int64(n), 22400, 320) {
-		t.Errorf("16 kHz utterance reached the recogniser as %d samples", n)
-	}
-}
-
-func TestTranscribeSilenceIsEmpty(t *testing.T) {
-	e, f := fakeEngine(t, Config{})
-	r, err := e.Transcribe(context.Background(), telephone(pcmBytes(scene(3000))), asr.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !r.Empty || r.Text != "" || len(r.Segments) != 0 || r.SpeechMS != 0 || r.AudioMS != 3000 || r.Segments == nil {
-		t.Errorf("silence: %+v", r)
-	}
-	if n := f.calls.Load(); n != 0 {
-		t.Errorf("a silent recording was decoded %d times", n)
-	}
-	if r, err := e.Transcribe(context.Background(), telephone(nil), asr.Options{}); err != nil || !r.Empty {
-		t.Errorf("no audio: %+v, %v", r, err)
-	}
-}
-
-// Speech the model hears no words in is no speech: the voicemail is empty.
-func TestTranscribeNoWordsIsEmpty(t *testing.T) {
-	e, f := fakeEngine(t, Config{})
-	f.text = func(int) string { return " \t" }
-	r, err := e.Transcribe(context.Background(), telephone(pcmBytes(scene(3000, [2]int{500, 1500}))), asr.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !r.Empty || len(r.Segments) != 0 || r.SpeechMS == 0 || f.calls.Load() != 1 {
-		t.Errorf("wordless speech: %+v after %d decodes", r, f.calls.Load())
-	}
-}
-
-func TestTranscribeRejects(t *testing.T) {
-	e, _ := fakeEngine(t, Config{})
-	_, err := e.Transcribe(context.Background(), telephone(nil), asr.Options{Language: "es-US"})
-	if !errors.Is(err, asr.ErrUnavailable) {
+	_, err = e.Transcribe(context.Background(), utterancetest.Telephone(nil), asr.Options{Language: "es-US"})
+	if !errors.Is(err, asr.ErrUnavailable) || !strings.HasPrefix(err.Error(), "sherpa: the model is en; cannot transcribe es-US") {
 		t.Errorf("Spanish: %v, want ErrUnavailable", err)
 	}
-	if _, err := e.Transcribe(context.Background(), asr.Audio{PCM: bytes.NewReader(nil), SampleRate: 44100}, asr.Options{}); err == nil {
-		t.Error("44.1 kHz accepted")
+
+	e.Close()
+	if n := f.Freed.Load(); n != 1 {
+		t.Errorf("Close freed %d recognisers, want 1", n)
 	}
-	if _, err := e.Transcribe(context.Background(), asr.Audio{SampleRate: 8000}, asr.Options{}); err == nil {
-		t.Error("nil PCM accepted")
-	}
-	rerr := errors.New("disk on fire")
-	_, err = e.Transcribe(context.Background(), asr.Audio{PCM: iotest.ErrReader(rerr), SampleRate: 8000}, asr.Options{})
-	if !errors.Is(err, rerr) {
-		t.Errorf("read error: %v", err)
+	_, err = e.Transcribe(context.Background(), utterancetest.Telephone(audio), asr.Options{})
+	if !errors.Is(err, ErrClosed) || err.Error() != "sherpa: engine closed" {
+		t.Errorf("after Close: %v", err)
 	}
 }
 
 func TestPoolBoundsConcurrency(t *testing.T) {
 	e, f := fakeEngine(t, Config{MaxConcurrent: 2})
 	f.onRecognize = func() { time.Sleep(20 * time.Millisecond) }
-	audio := pcmBytes(scene(4000, [2]int{200, 1000}, [2]int{2000, 3000}))
-	var wg sync.WaitGroup
-	errs := make(chan error, 6)
-	for range 6 {
-		wg.Go(func() {
-			r, err := e.Transcribe(context.Background(), telephone(audio), asr.Options{})
-			if err == nil && len(r.Segments) != 2 {
-				err = fmt.Errorf("result %+v", r)
-			}
-			errs <- err
-		})
+	audio := utterancetest.PCMBytes(utterancetest.Scene(4000, [2]int{200, 1000}, [2]int{2000, 3000}))
+	utterancetest.Concurrent(t, e, audio, 4)
+	if n := e.pool.Loaded(); n != 2 || f.calls.Load() != 8 {
+		t.Errorf("%d recognisers loaded for %d decodes, want 2 for 8", n, f.calls.Load())
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
-	}
-	if n := f.maxInFlight.Load(); n != 2 {
-		t.Errorf("%d utterances decoded at once, want 2", n)
-	}
-	if n := e.pool.loaded(); n != 2 {
-		t.Errorf("%d recognisers loaded, want 2", n)
-	}
-	if n := f.calls.Load(); n != 12 {
-		t.Errorf("%d utterances decoded, want 12", n)
-	}
-	e.Close()
-	if n := f.freed.Load(); n != 2 {
-		t.Errorf("Close freed %d recognisers, want 2", n)
-	}
-	if _, err := e.Transcribe(context.Background(), telephone(audio), asr.Options{}); !errors.Is(err, ErrClosed) {
-		t.Errorf("after Close: %v", err)
-	}
-}
-
-func TestTranscribeCancel(t *testing.T) {
-	e, f := fakeEngine(t, Config{})
-	audio := pcmBytes(scene(8000, [2]int{500, 1500}, [2]int{2500, 3500}, [2]int{4500, 5500}))
-
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := e.Transcribe(ctx, telephone(audio), asr.Options{}); !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled before: %v", err)
-	}
-	if n := f.calls.Load(); n != 0 {
-		t.Errorf("%d utterances decoded after cancellation before the start", n)
-	}
-
-	// Cancelled during the first utterance: no further utterance is
-	// decoded, and the recogniser goes back to the pool.
-	ctx, cancel = context.WithCancel(context.Background())
-	defer cancel()
-	f.onRecognize = cancel
-	if _, err := e.Transcribe(ctx, telephone(audio), asr.Options{}); !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled during: %v", err)
-	}
-	if n := f.calls.Load(); n != 1 {
-		t.Errorf("%d utterances decoded after cancellation in the first", n)
-	}
-	f.onRecognize = nil
-	if _, err := e.Transcribe(context.Background(), telephone(audio), asr.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	if n := f.created.Load(); n != 1 {
-		t.Errorf("cancellation cost a recogniser: %d loaded", n)
-	}
-
-	// Waiting for a busy recogniser gives up with the context.
-	e1, _ := fakeEngine(t, Config{MaxConcurrent: 1})
-	held, err := e1.pool.get(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel2()
-	if _, err := e1.Transcribe(ctx, telephone(audio), asr.Options{}); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("waiting for a recogniser: %v", err)
-	}
-	e1.pool.put(held)
 }
 
 // A recogniser that cannot be loaded fails New, with nothing left behind.
@@ -292,8 +143,8 @@ func TestNewEngineLoadError(t *testing.T) {
 	}
 	// A voice-activity configuration that cannot work fails New too.
 	c := Config{Model: Whisper, VAD: vad.Config{Engine: "psychic"}}.WithDefaults()
-	if _, err := newEngine(c, (&fakes{}).new); err == nil {
-		t.Error("bad vad engine accepted")
+	if _, err := newEngine(c, (&fakes{}).new); err == nil || !strings.HasPrefix(err.Error(), "sherpa: ") {
+		t.Errorf("bad vad engine: %v", err)
 	}
 }
 
