@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -522,6 +523,7 @@ func (d *demo) report(ctx context.Context, a *app, rec *voicemail.Record, mode s
 	for _, r := range rec.Receipts {
 		sinks = append(sinks, r.Sink+" ("+r.Detail+")")
 	}
+	slices.Sort(sinks) // receipts come in the order the destinations answered
 	d.step("delivered to %s in %.1f s", strings.Join(sinks, ", "), rec.UpdatedAt.Sub(rec.CreatedAt).Seconds())
 	link := a.pipeline.Links.URL(rec.ContactID)
 	if strings.Contains(mode, "webhook") {
