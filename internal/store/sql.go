@@ -136,6 +136,70 @@ var upgrades = []string{
 		expires_at BIGINT NOT NULL
 	)`,
 	`CREATE INDEX IF NOT EXISTS vmx_session_user ON vmx_session (username)`,
+	// 8, 9, 10: live transcription: the conversations start-streaming
+	// opened (summary is the stop-streaming summary, JSON) and their
+	// transcribed utterances, exported by creation time.
+	`CREATE TABLE IF NOT EXISTS vmx_live_conversation (
+		guid               TEXT PRIMARY KEY,
+		namespace          TEXT NOT NULL,
+		customer_id        TEXT NOT NULL DEFAULT '',
+		agent_id           TEXT NOT NULL DEFAULT '',
+		customer_stream_id TEXT NOT NULL,
+		agent_stream_id    TEXT NOT NULL,
+		language           TEXT NOT NULL DEFAULT '',
+		stream_arn         TEXT NOT NULL DEFAULT '',
+		redact             INTEGER NOT NULL DEFAULT 1,
+		state              TEXT NOT NULL,
+		summary            TEXT NOT NULL DEFAULT '{}',
+		started_at         BIGINT NOT NULL,
+		stopped_at         BIGINT NOT NULL DEFAULT 0,
+		updated_at         BIGINT NOT NULL
+	)`,
+	`CREATE TABLE IF NOT EXISTS vmx_live_message (
+		guid        TEXT NOT NULL REFERENCES vmx_live_conversation (guid) ON DELETE CASCADE,
+		seq         BIGINT NOT NULL,
+		stream_id   TEXT NOT NULL,
+		role        TEXT NOT NULL,
+		external_id TEXT NOT NULL DEFAULT '',
+		start_ms    BIGINT NOT NULL,
+		end_ms      BIGINT NOT NULL,
+		text        TEXT NOT NULL,
+		created_at  BIGINT NOT NULL,
+		PRIMARY KEY (guid, seq)
+	)`,
+	`CREATE INDEX IF NOT EXISTS vmx_live_message_created ON vmx_live_message (created_at, guid, seq)`,
+	// 11, 12: call recordings (package recording): the contact details
+	// row (contact, customer number, date and time) and the state of the
+	// live read, which the replica named by owner keeps fresh in
+	// heartbeat_at; details is the recorder's JSON (request, checkpoint,
+	// stored files).
+	`CREATE TABLE IF NOT EXISTS vmx_recording (
+		contact_id      TEXT PRIMARY KEY,
+		customer_number TEXT NOT NULL DEFAULT '',
+		call_time       BIGINT NOT NULL,
+		stream_arn      TEXT NOT NULL,
+		state           TEXT NOT NULL,
+		owner           TEXT NOT NULL DEFAULT '',
+		heartbeat_at    BIGINT NOT NULL DEFAULT 0,
+		stop_requested  INTEGER NOT NULL DEFAULT 0,
+		details         TEXT NOT NULL DEFAULT '{}',
+		created_at      BIGINT NOT NULL,
+		updated_at      BIGINT NOT NULL
+	)`,
+	`CREATE INDEX IF NOT EXISTS vmx_recording_active ON vmx_recording (state, heartbeat_at)`,
+	// 13: the transcript of a call recording, one row per segment and side
+	// (track "from" or "to"); a partial segment is an interim transcript
+	// of speech still going on.
+	`CREATE TABLE IF NOT EXISTS vmx_recording_segment (
+		contact_id TEXT NOT NULL REFERENCES vmx_recording (contact_id) ON DELETE CASCADE,
+		track      TEXT NOT NULL,
+		start_ms   BIGINT NOT NULL,
+		end_ms     BIGINT NOT NULL,
+		text       TEXT NOT NULL,
+		confidence DOUBLE PRECISION NOT NULL DEFAULT -1,
+		partial    INTEGER NOT NULL DEFAULT 0,
+		PRIMARY KEY (contact_id, track, start_ms)
+	)`,
 }
 
 // schema creates vmx's tables. Times are Unix milliseconds in both
