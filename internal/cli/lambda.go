@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -16,7 +18,7 @@ import (
 func lambdaCommand() Command {
 	return Command{
 		Name:  "lambda",
-		Short: "run as an AWS Lambda function (provided.al2023): presign",
+		Short: "run as an AWS Lambda function (provided.al2023): presign, recording",
 		Run:   runLambda,
 	}
 }
@@ -30,7 +32,7 @@ func runLambda(ctx context.Context, env *Env, args []string) (int, error) {
 		return 2, err
 	}
 	if len(pos) != 1 {
-		return 2, usagef("want one function name: presign")
+		return 2, usagef("want one function name: presign or recording")
 	}
 	h, err := lambdaHandler(cfg, pos[0])
 	if err != nil {
@@ -60,6 +62,12 @@ func lambdaHandler(cfg *config.Config, name string) (lambda.Handler, error) {
 			return nil, err
 		}
 		return lambda.NewHandler(p.Presign), nil
+	case "recording":
+		// Connect's flow invokes it after Start media streaming, with its
+		// flow event; the IVR-recording sample's event works too.
+		// Lambda sends a function's stderr to CloudWatch Logs.
+		log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.Level()}))
+		return recordingLambda(context.Background(), cfg, log)
 	}
-	return nil, fmt.Errorf("lambda: unknown function %q (functions: presign)", name)
+	return nil, fmt.Errorf("lambda: unknown function %q (functions: presign, recording)", name)
 }
