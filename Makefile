@@ -63,8 +63,10 @@ FUZZ_TARGETS := \
 	internal/ctr:FuzzParse \
 	internal/email:FuzzSubject \
 	internal/email:FuzzRecipients \
+	internal/live:FuzzStartRequest \
 	internal/mkv:FuzzFragmentReader \
 	internal/mkv:FuzzConnectRoundTrip \
+	internal/recording:FuzzParseRequest \
 	internal/salesforce:FuzzQuoteString \
 	internal/wav:FuzzReader \
 	internal/web:FuzzParseSearch \

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/riverqueue/river"
 
+	"github.com/vmx-dev/vmx/internal/asr"
 	"github.com/vmx-dev/vmx/internal/asr/awstranscribe"
 	"github.com/vmx-dev/vmx/internal/asr/textutil"
 	"github.com/vmx-dev/vmx/internal/audio/vad"
@@ -32,8 +34,10 @@ import (
 	"github.com/vmx-dev/vmx/internal/ivr"
 	"github.com/vmx-dev/vmx/internal/kinesis"
 	"github.com/vmx-dev/vmx/internal/kvs"
+	"github.com/vmx-dev/vmx/internal/live"
 	"github.com/vmx-dev/vmx/internal/media"
 	"github.com/vmx-dev/vmx/internal/pipeline"
+	"github.com/vmx-dev/vmx/internal/recording"
 	"github.com/vmx-dev/vmx/internal/server"
 	"github.com/vmx-dev/vmx/internal/store"
 	"github.com/vmx-dev/vmx/internal/voicemail"
@@ -101,6 +105,8 @@ type app struct {
 	pipeline *pipeline.Pipeline
 	api      *server.Server
 	inbox    *web.Handler
+	recorder *recording.Recorder
+	live     *live.Service // nil without a live transcription target
 	registry *prometheus.Registry
 	intake   ctr.Config
 }
@@ -125,10 +131,7 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool, awsOp
 		return nil, fmt.Errorf("aws: %w", err)
 	}
 	s3Client := newS3Client(cfg, awsCfg)
-	var blobs interface {
-		pipeline.Blobs
-		media.Blobs
-	}
+	var blobs blob.Store
 	if cfg.S3.Bucket != "" {
 		if blobs, err = blob.NewS3(s3Client, cfg.S3.Bucket, blob.S3Options{}); err != nil {
 			return nil, err
@@ -226,6 +229,10 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool, awsOp
 		a.close()
 		return nil, err
 	}
+	if err := a.openCalls(cfg, kvsClient, blobs, engine, log); err != nil {
+		a.close()
+		return nil, err
+	}
 	if a.inbox, err = web.New(web.Config{PublicURL: cfg.PublicURL, Location: cfg.Location()}, web.Deps{
 		Store:       a.store,
 		MediaURL:    linker{signer: signer, lifetime: cfg.Links.Lifetime}.URL,
@@ -240,12 +247,68 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool, awsOp
 	}
 	if a.api, err = server.New(server.Config{
 		Pipeline: a.pipeline, Store: a.store, Intake: a.intake, APIKey: cfg.APIKey, NoAuth: cfg.APIAuth == "none",
-		Media: mediaHandler, Presigner: deliver.presigner, Inbox: a.inbox, Registry: a.registry, Logger: log.With("component", "api"),
+		Media: mediaHandler, Presigner: deliver.presigner, Inbox: a.inbox, Recordings: a.recorder.Handler(), Live: a.liveHandler(),
+		Registry: a.registry, Logger: log.With("component", "api"),
 	}); err != nil {
 		a.close()
 		return nil, err
 	}
 	return a, nil
+}
+
+// openCalls builds call recording and, with a target, live transcription.
+// Amazon Transcribe's batch engine cannot hear a live call: with it, calls
+// are recorded and streamed without transcripts.
+func (a *app) openCalls(cfg *config.Config, kvsClient *kvs.Client, blobs blob.Store, engine asr.Engine, log *slog.Logger) error {
+	if _, batch := engine.(*awstranscribe.Engine); batch {
+		engine = nil
+	}
+	speech := func() (vad.Detector, error) { return vad.New(vadConfig(cfg, log)) }
+	var err error
+	a.recorder, err = recording.New(recording.Config{
+		KeyPrefix:              cfg.Recording.KeyPrefix,
+		StartSelector:          cfg.Recording.StartSelector,
+		MaxDuration:            cfg.Recording.MaxDuration,
+		MaxConcurrent:          cfg.Recording.MaxConcurrent,
+		SavePartialTranscripts: cfg.Recording.SavePartialTranscripts,
+		Language:               cfg.Defaults.Language,
+		// Kept across restarts: an interrupted recording resumes from it.
+		TempDir: filepath.Join(cfg.DataDir, "recordings-tmp"),
+	}, recording.Deps{Media: kvsClient, Blobs: blobs, Store: a.store, Engine: engine, Speech: speech, Logger: log.With("component", "recording")})
+	if err != nil {
+		return err
+	}
+	if cfg.Live.TargetURL == "" {
+		return nil
+	}
+	l := cfg.Live
+	metrics := live.NewMetrics()
+	if err := metrics.Register(a.registry); err != nil {
+		return err
+	}
+	a.live, err = live.New(live.Config{
+		Targets: []live.TargetConfig{{
+			URL: l.TargetURL, Timeout: l.TargetTimeout, QueueSize: l.TargetQueueSize,
+			Secret: live.SecretConfig{Name: l.TargetSecretName, Value: l.TargetSecret, In: l.TargetSecretIn},
+			CAFile: l.TargetCAFile, CertFile: l.TargetCertFile, KeyFile: l.TargetKeyFile,
+			OAuth2: live.OAuth2Config{TokenURL: l.TargetOAuth2TokenURL, ClientID: l.TargetOAuth2ClientID, ClientSecret: l.TargetOAuth2ClientSecret},
+		}},
+		Language:         cfg.Defaults.Language,
+		Redaction:        live.RedactionConfig{Disabled: !l.Redaction},
+		MaxConversations: l.MaxConversations,
+		VAD:              vadConfig(cfg, log),
+		Feed:             live.FeedConfig{Enabled: l.Feed},
+	}, live.Deps{Streams: kvsClient, Engine: engine, Store: a.store, Blob: blobs, Metrics: metrics, Logger: log.With("component", "live")})
+	return err
+}
+
+// liveHandler is the live transcription API, nil when it is off; the
+// server puts its API-key check in front.
+func (a *app) liveHandler() http.Handler {
+	if a.live == nil {
+		return nil
+	}
+	return a.live.Handler(nil)
 }
 
 // removeStaleTemp deletes the files a killed vmx left in dir: those not
@@ -315,10 +378,23 @@ func (a *app) serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	// The consumer is stopped and waited for before serve returns, so that
-	// none of its readers outlives the store it writes to.
+	// The consumer, the recorder and the feed are stopped and waited for
+	// before serve returns, so that none outlives the store it writes to.
 	consumerCtx, stopConsumer := context.WithCancel(ctx)
 	defer stopConsumer()
+	var background sync.WaitGroup
+	background.Go(func() {
+		if err := a.recorder.Run(consumerCtx); err != nil {
+			a.log.Error("call recording stopped", "err", err)
+		}
+	})
+	if a.live != nil && a.cfg.Live.Feed {
+		background.Go(func() {
+			if err := a.live.RunFeed(consumerCtx); err != nil && consumerCtx.Err() == nil {
+				a.log.Error("utterance feed stopped", "err", err)
+			}
+		})
+	}
 	consumerDone := make(chan error, 1)
 	consumerRunning := false
 	if a.cfg.Kinesis.Enabled {
@@ -349,6 +425,12 @@ func (a *app) serve(ctx context.Context) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	hs.Shutdown(shutdown)
+	if a.live != nil {
+		if err := a.live.Close(shutdown); err != nil {
+			a.log.Warn("live transcription did not stop cleanly", "err", err)
+		}
+	}
+	background.Wait()
 	a.store.Stop(shutdown)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

@@ -69,6 +69,8 @@ type Config struct {
 	SES        SES
 	Salesforce Salesforce
 	Summary    Summary
+	Recording  Recording
+	Live       Live
 	// EmptyVoicemails says what becomes of a voicemail without speech
 	// (the caller hung up without speaking): "deliver" marked empty, or
 	// "drop": not delivered, its contact finalized.
@@ -270,6 +272,34 @@ type Summary struct {
 	MaxTokens int
 }
 
+// Recording configures call recording.
+type Recording struct {
+	KeyPrefix              string
+	StartSelector          string // NOW or FRAGMENT_NUMBER
+	MaxDuration            time.Duration
+	MaxConcurrent          int
+	SavePartialTranscripts bool
+}
+
+// Live configures the live transcription API and its one target.
+type Live struct {
+	TargetURL                string
+	TargetSecretName         string
+	TargetSecret             string // Secret.
+	TargetSecretIn           string // header or query
+	TargetCAFile             string
+	TargetCertFile           string
+	TargetKeyFile            string
+	TargetOAuth2TokenURL     string
+	TargetOAuth2ClientID     string
+	TargetOAuth2ClientSecret string // Secret.
+	TargetTimeout            time.Duration
+	TargetQueueSize          int
+	Redaction                bool
+	MaxConversations         int
+	Feed                     bool
+}
+
 // Links configures links to recordings.
 type Links struct {
 	PresignTTL time.Duration // lifetime of a presigned S3 URL a media link redirects to
@@ -320,6 +350,8 @@ func Default() *Config {
 		SMTP:              SMTP{TLS: "starttls"},
 		Salesforce:        Salesforce{OwnerMatch: "alias"},
 		Summary:           Summary{MaxTokens: 300},
+		Recording:         Recording{KeyPrefix: "call-recordings/", StartSelector: "FRAGMENT_NUMBER", MaxDuration: 2 * time.Hour, MaxConcurrent: 50},
+		Live:              Live{TargetSecretName: "X-Api-Key", TargetSecretIn: "header", TargetTimeout: 5 * time.Second, TargetQueueSize: 1000, Redaction: true, MaxConversations: 100},
 		sources:           map[string]Source{},
 	}
 	c.derive()

@@ -258,6 +258,7 @@ func validate(c *Config) Problems {
 	}
 
 	k.checkDelivery(modes)
+	k.checkCalls()
 
 	if !validLanguage(c.Defaults.Language) {
 		k.bad("defaults.language", "must be a language code like en-US", "use an Amazon Transcribe language code")
@@ -421,6 +422,43 @@ func (k *checker) checkDelivery(modes []string) {
 	}
 	if c.Summary.Endpoint != "" {
 		k.checkEndpoint("summary.endpoint", c.Summary.Endpoint)
+	}
+}
+
+// checkCalls checks the call-recording and live-transcription settings;
+// the packages check the rest when vmx starts.
+func (k *checker) checkCalls() {
+	c := k.c
+	switch c.Recording.StartSelector {
+	case "NOW", "FRAGMENT_NUMBER":
+	default:
+		k.bad("recording.start_selector", "must be NOW or FRAGMENT_NUMBER", "")
+	}
+	if c.Recording.MaxDuration < time.Minute {
+		k.bad("recording.max_duration", "must be at least 1m", "e.g. 2h")
+	}
+	if c.Recording.MaxConcurrent < 1 {
+		k.bad("recording.max_concurrent", "must be >= 1", "")
+	}
+	if c.Live.TargetURL != "" {
+		if err := checkHTTPURL(c.Live.TargetURL); err != nil {
+			k.bad("live.target_url", err.Error(), "e.g. https://example.com/transcripts")
+		}
+	}
+	if c.Live.TargetSecretIn != "header" && c.Live.TargetSecretIn != "query" {
+		k.bad("live.target_secret_in", "must be header or query", "")
+	}
+	if (c.Live.TargetCertFile == "") != (c.Live.TargetKeyFile == "") {
+		k.bad("live.target_cert_file", "live.target_cert_file and live.target_key_file go together", "")
+	}
+	if c.Live.TargetTimeout <= 0 {
+		k.bad("live.target_timeout", "must be > 0", "e.g. 5s")
+	}
+	if c.Live.TargetQueueSize < 1 {
+		k.bad("live.target_queue_size", "must be >= 1", "")
+	}
+	if c.Live.MaxConversations < 1 {
+		k.bad("live.max_conversations", "must be >= 1", "")
 	}
 }
 

@@ -49,6 +49,11 @@ type Config struct {
 	// voicemail's recording for a guided task. It needs the API key: the
 	// link opens the recording.
 	Presigner http.Handler
+	// Recordings, when set, serves /v1/recordings: call recording.
+	Recordings http.Handler
+	// Live, when set, serves the live transcription API under
+	// /mg-autotranscribe/ and /conversation/.
+	Live http.Handler
 	// Inbox, when set, serves everything else: vmx's web inbox at "/".
 	Inbox    http.Handler
 	Registry *prometheus.Registry
@@ -77,6 +82,14 @@ func New(cfg Config) (*Server, error) {
 	s.mux.Handle("GET /v1/voicemails", s.auth(s.handle(s.list)))
 	s.mux.Handle("GET /v1/voicemails/{id}", s.auth(s.handle(s.get)))
 	s.mux.Handle("POST /v1/voicemails/{id}/retry", s.auth(s.handle(s.retry)))
+	if cfg.Recordings != nil {
+		s.mux.Handle("/v1/recordings", s.auth(cfg.Recordings))
+		s.mux.Handle("/v1/recordings/", s.auth(cfg.Recordings))
+	}
+	if cfg.Live != nil {
+		s.mux.Handle("/mg-autotranscribe/", s.auth(cfg.Live))
+		s.mux.Handle("/conversation/", s.auth(cfg.Live))
+	}
 	if cfg.Inbox != nil {
 		s.mux.Handle("/", cfg.Inbox)
 	}

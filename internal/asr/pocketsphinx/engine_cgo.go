@@ -244,17 +244,20 @@ func (d *cDecoder) free() {
 
 // speedArgs are the PocketSphinx options of a Speed.
 func speedArgs(s Speed) []string {
-	// Measured on flite and human telephone speech: skipping fwdflat
-	// saves ≈ 20 % of the time at no cost in accuracy; capping active
-	// HMMs (default 30000) and words (default unlimited) per frame saves
-	// another ≈ 35 %. Narrower beams (-beam 1e-45 against 1e-48) cost
-	// 15–20 points of WER. The best-path pass stays on in every preset:
-	// it costs little and gives the word posteriors behind Confidence.
+	// Measured with the voicemail language model on vmx's telephone test
+	// set, idle machine, CPU real-time factor (docs/PERFORMANCE.md):
+	// skipping fwdflat costs no accuracy; the cap on active HMMs per frame
+	// (default 30000) is the lever: 5000 → 35.8 % WER at 0.40, 3000 →
+	// 35.9 % at 0.28–0.32, 2500 → 38.3 % at 0.25, 2000 → 41.6 % at 0.25.
+	// Human telephone speech suffers more from the cap than flite's:
+	// 40.6 % at 5000, 45.8 % at 3000, so the default keeps 5000.
+	// The best-path pass stays on in every preset: it costs little and
+	// gives the word posteriors behind Confidence.
 	switch s {
 	case SpeedAccurate:
 		return nil
 	case SpeedFastest:
-		return []string{"-fwdflat", "no", "-bestpath", "yes", "-maxhmmpf", "3000", "-maxwpf", "5"}
+		return []string{"-fwdflat", "no", "-bestpath", "yes", "-maxhmmpf", "3000", "-maxwpf", "10"}
 	default:
 		return []string{"-fwdflat", "no", "-bestpath", "yes", "-maxhmmpf", "5000", "-maxwpf", "10"}
 	}
