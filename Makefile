@@ -50,6 +50,7 @@ bench: build
 # Each fuzz target (every parser of outside input) for FUZZTIME. New
 # crashers land in testdata/fuzz and become regression cases of make test.
 FUZZ_TARGETS := \
+	internal/arn:FuzzParseQueue \
 	internal/asr/sherpa:FuzzParseTokens \
 	internal/asr/sherpa:FuzzParseONNX \
 	internal/asr/textutil:FuzzCallbackNumbers \
@@ -57,7 +58,6 @@ FUZZ_TARGETS := \
 	internal/asr/wer:FuzzAlign \
 	internal/config:FuzzParseDuration \
 	internal/config:FuzzDecodeYAML \
-	internal/connect:FuzzParseQueueARN \
 	internal/connect:FuzzCut \
 	internal/connect:FuzzQVMBAddress \
 	internal/ctr:FuzzParse \

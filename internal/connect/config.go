@@ -10,6 +10,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/connect"
+
+	"github.com/vmx-dev/vmx/internal/arn"
 )
 
 // Defaults of [Config].
@@ -85,10 +87,10 @@ func (c Config) withDefaults() Config {
 	if f, ok := normEmailField(c.AgentEmailField); ok {
 		c.AgentEmailField = f
 	}
-	if id, ok := parseFlowID(c.TaskFlowID); ok {
+	if id, ok := arn.FlowID(c.TaskFlowID); ok {
 		c.TaskFlowID = id
 	}
-	if id, ok := parseFlowID(c.GuidedTaskFlowID); ok {
+	if id, ok := arn.FlowID(c.GuidedTaskFlowID); ok {
 		c.GuidedTaskFlowID = id
 	}
 	c.TaskTemplateID = strings.TrimSpace(c.TaskTemplateID)
@@ -114,16 +116,16 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.TaskFlowID != "" {
-		if _, ok := parseFlowID(c.TaskFlowID); !ok {
+		if _, ok := arn.FlowID(c.TaskFlowID); !ok {
 			bad("task flow ID %q is not a contact flow ID or ARN", c.TaskFlowID)
 		}
 	}
 	if c.GuidedTaskFlowID != "" {
-		if _, ok := parseFlowID(c.GuidedTaskFlowID); !ok {
+		if _, ok := arn.FlowID(c.GuidedTaskFlowID); !ok {
 			bad("guided task flow ID %q is not a contact flow ID or ARN", c.GuidedTaskFlowID)
 		}
 	}
-	if c.TaskTemplateID != "" && !isID(strings.TrimSpace(c.TaskTemplateID)) {
+	if c.TaskTemplateID != "" && !arn.IsResourceID(strings.TrimSpace(c.TaskTemplateID)) {
 		bad("task template ID %q is not an Amazon Connect ID", c.TaskTemplateID)
 	}
 	if c.TaskFlowID != "" && c.TaskTemplateID != "" {
@@ -135,7 +137,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.AgentFallbackQueueARN != "" {
-		if q, ok := parseQueueARN(c.AgentFallbackQueueARN); !ok || q.agent != "" {
+		if q, ok := arn.ParseQueue(c.AgentFallbackQueueARN); !ok || q.Agent != "" {
 			bad("agent fallback queue ARN %q is not the ARN of a standard Amazon Connect queue", c.AgentFallbackQueueARN)
 		}
 	}

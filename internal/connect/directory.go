@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/connect"
 	"github.com/aws/aws-sdk-go-v2/service/connect/types"
 
+	"github.com/vmx-dev/vmx/internal/arn"
 	"github.com/vmx-dev/vmx/internal/retry"
 	"github.com/vmx-dev/vmx/internal/voicemail"
 )
@@ -84,19 +85,19 @@ func NewDirectory(api DirectoryAPI, cfg Config) (*Directory, error) {
 func (d *Directory) Route(ctx context.Context, req *voicemail.Request) (voicemail.Route, []string, error) {
 	var warn []string
 	r := voicemail.Route{QueueARN: req.QueueARN}
-	q, ok := parseQueueARN(req.QueueARN)
+	q, ok := arn.ParseQueue(req.QueueARN)
 	if req.QueueARN != "" && !ok {
 		warn = append(warn, fmt.Sprintf("queue ARN %q is not an Amazon Connect queue ARN; routed by ARN without a name", req.QueueARN))
 	}
 	instance := req.InstanceID
 	if instance == "" {
-		instance = q.instance
+		instance = q.Instance
 	}
 	if instance == "" {
 		return r, warn, retry.Permanent(fmt.Errorf("connect: route contact %s: no instance ID and no queue ARN", req.ContactID))
 	}
-	if q.queue != "" {
-		w, err := d.fillQueue(ctx, instance, q.queue, &r)
+	if q.Queue != "" {
+		w, err := d.fillQueue(ctx, instance, q.Queue, &r)
 		if err != nil {
 			return r, warn, err
 		}
@@ -104,7 +105,7 @@ func (d *Directory) Route(ctx context.Context, req *voicemail.Request) (voicemai
 	}
 	agentID := req.AgentID
 	if agentID == "" {
-		agentID = q.agent
+		agentID = q.Agent
 	}
 
 	switch {
@@ -123,9 +124,9 @@ func (d *Directory) Route(ctx context.Context, req *voicemail.Request) (voicemai
 			warn = append(warn, what+"; left in the agent's personal queue (no agent fallback queue is configured)")
 			break
 		}
-		fb, _ := parseQueueARN(d.cfg.AgentFallbackQueueARN)
+		fb, _ := arn.ParseQueue(d.cfg.AgentFallbackQueueARN)
 		r = voicemail.Route{QueueARN: d.cfg.AgentFallbackQueueARN}
-		w, err := d.fillQueue(ctx, fb.instance, fb.queue, &r)
+		w, err := d.fillQueue(ctx, fb.Instance, fb.Queue, &r)
 		if err != nil {
 			return r, warn, err
 		}

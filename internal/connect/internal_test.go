@@ -71,30 +71,6 @@ func TestCut(t *testing.T) {
 	}
 }
 
-func TestParseQueueARN(t *testing.T) {
-	const base = "arn:aws:connect:us-east-1:123456789012:instance/inst-1"
-	for _, tc := range []struct {
-		arn  string
-		want queueRef
-		ok   bool
-	}{
-		{base + "/queue/q-1", queueRef{instance: "inst-1", queue: "q-1"}, true},
-		{base + "/queue/agent/a-1", queueRef{instance: "inst-1", agent: "a-1"}, true},
-		{"arn:aws-us-gov:connect:us-gov-west-1:123456789012:instance/inst-1/queue/q-1", queueRef{instance: "inst-1", queue: "q-1"}, true},
-		{base, queueRef{}, false},
-		{base + "/queue/agent", queueRef{}, false},
-		{base + "/queue/q-1/x", queueRef{}, false},
-		{base + "/contact-flow/f-1", queueRef{}, false},
-		{"arn:aws:s3:::bucket/queue/q", queueRef{}, false},
-		{"", queueRef{}, false},
-	} {
-		got, ok := parseQueueARN(tc.arn)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("parseQueueARN(%q) = %+v, %v; want %+v, %v", tc.arn, got, ok, tc.want, tc.ok)
-		}
-	}
-}
-
 func FuzzQVMBAddress(f *testing.F) {
 	for _, s := range []string{"Basic queue. QVMB::team@example.com", "QVMB::", "QVMB:: <a@b.example>.", "QVMB::x QVMB::y@z", "no marker", "QVMB::é@例え.jp"} {
 		f.Add(s)
@@ -112,29 +88,6 @@ func FuzzQVMBAddress(f *testing.F) {
 		}
 		if a, ok := emailAddress(addr); !ok || a != addr {
 			t.Fatalf("address %q does not parse back (%q)", addr, a)
-		}
-	})
-}
-
-func FuzzParseQueueARN(f *testing.F) {
-	for _, s := range []string{
-		"arn:aws:connect:us-east-1:123456789012:instance/i/queue/q",
-		"arn:aws:connect:us-east-1:123456789012:instance/i/queue/agent/a",
-		"arn:aws:connect:::instance//queue/",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		q, ok := parseQueueARN(s)
-		if !ok {
-			return
-		}
-		res := "instance/" + q.instance + "/queue/" + q.queue
-		if q.agent != "" {
-			res = "instance/" + q.instance + "/queue/agent/" + q.agent
-		}
-		if (q.queue == "") == (q.agent == "") || !strings.HasSuffix(s, ":"+res) || !isID(q.instance) {
-			t.Fatalf("parseQueueARN(%q) = %+v", s, q)
 		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/connect"
 	"github.com/aws/aws-sdk-go-v2/service/connect/types"
 
+	"github.com/vmx-dev/vmx/internal/arn"
 	"github.com/vmx-dev/vmx/internal/retry"
 	"github.com/vmx-dev/vmx/internal/voicemail"
 )
@@ -139,8 +140,8 @@ func (s *TaskSink) input(d *voicemail.Delivery, key string) (*connect.StartTaskC
 		rt.QueueARN = rec.QueueARN
 	}
 	instance := rec.InstanceID
-	if q, ok := parseQueueARN(rt.QueueARN); ok && instance == "" {
-		instance = q.instance
+	if q, ok := arn.ParseQueue(rt.QueueARN); ok && instance == "" {
+		instance = q.Instance
 	}
 	if instance == "" {
 		return nil, retry.Permanent(fmt.Errorf("connect: task for contact %s: no instance ID", rec.ContactID))
@@ -160,7 +161,7 @@ func (s *TaskSink) input(d *voicemail.Delivery, key string) (*connect.StartTaskC
 	}
 	flowAttr := prefix + s.flowAttr
 	if v := strings.TrimSpace(rec.Attributes[flowAttr]); v != "" {
-		id, ok := parseFlowID(v)
+		id, ok := arn.FlowID(v)
 		if !ok {
 			return nil, retry.Permanent(fmt.Errorf("connect: task for contact %s: %s %q is not a contact flow ID or ARN", rec.ContactID, flowAttr, v))
 		}
@@ -289,7 +290,7 @@ func queueName(rt voicemail.Route) string {
 	if rt.QueueName != "" {
 		return rt.QueueName
 	}
-	if q, ok := parseQueueARN(rt.QueueARN); ok && q.agent != "" && q.agent == rt.AgentID {
+	if q, ok := arn.ParseQueue(rt.QueueARN); ok && q.Agent != "" && q.Agent == rt.AgentID {
 		return "personal queue of " + agentLabel(rt)
 	}
 	return rt.QueueARN
@@ -372,4 +373,4 @@ func (a *attrs) setCut(name, value string) {
 	a.set(name, cutBytes(value, room))
 }
 
-func isAttributeKey(s string) bool { return isID(s) }
+func isAttributeKey(s string) bool { return arn.IsResourceID(s) }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/vmx-dev/vmx/internal/arn"
 	"github.com/vmx-dev/vmx/internal/voicemail"
 )
 
@@ -84,7 +85,7 @@ func checkResult(t *testing.T, res Result) {
 		}
 		switch r.Audio.Kind {
 		case voicemail.AudioKVS:
-			if !isStreamARN(r.Audio.StreamARN) || !isFragmentNumber(r.Audio.StartFragment) {
+			if !arn.IsKinesisVideoStream(r.Audio.StreamARN) || !isFragmentNumber(r.Audio.StartFragment) {
 				t.Fatalf("kvs audio %+v", r.Audio)
 			}
 		case voicemail.AudioS3:

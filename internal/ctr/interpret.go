@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmx-dev/vmx/internal/arn"
 	"github.com/vmx-dev/vmx/internal/voicemail"
 )
 
@@ -87,7 +88,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.QueueARN != "" {
-		if _, ok := parseQueueARN(c.QueueARN); !ok {
+		if _, ok := arn.ParseQueue(c.QueueARN); !ok {
 			errs = append(errs, fmt.Errorf("ctr: config: queue ARN %q is not an Amazon Connect queue ARN", c.QueueARN))
 		}
 	}
@@ -287,27 +288,27 @@ func (x *interp) caller() {
 }
 
 func (x *interp) queue() {
-	arn, src := "", ""
+	queueARN, src := "", ""
 	if v, _ := x.attr("queue_arn"); v != "" {
-		arn, src = v, x.p+"queue_arn"
+		queueARN, src = v, x.p+"queue_arn"
 	} else if v := strings.TrimSpace(x.c.Queue.ARN); v != "" {
-		arn, src = v, "Queue.ARN"
+		queueARN, src = v, "Queue.ARN"
 	} else if x.cfg.QueueARN != "" {
-		arn, src = x.cfg.QueueARN, "the default queue ARN"
+		queueARN, src = x.cfg.QueueARN, "the default queue ARN"
 	}
 	queueInstance := ""
-	if arn != "" {
-		if q, ok := parseQueueARN(arn); ok {
-			x.req.QueueARN = arn
-			x.req.AgentID = q.agent
-			queueInstance = q.instance
+	if queueARN != "" {
+		if q, ok := arn.ParseQueue(queueARN); ok {
+			x.req.QueueARN = queueARN
+			x.req.AgentID = q.Agent
+			queueInstance = q.Instance
 		} else {
-			x.fail("%s %q is not an Amazon Connect queue ARN", src, arn)
+			x.fail("%s %q is not an Amazon Connect queue ARN", src, queueARN)
 		}
 	}
 	contactInstance := ""
 	if v := strings.TrimSpace(x.c.InstanceARN); v != "" {
-		if id, ok := parseInstanceARN(v); ok {
+		if id, ok := arn.ParseInstance(v); ok {
 			contactInstance = id
 		} else {
 			x.fail("InstanceARN %q is not an Amazon Connect instance ARN", v)
@@ -321,7 +322,7 @@ func (x *interp) queue() {
 		x.req.InstanceID = queueInstance
 	case contactInstance != "":
 		x.req.InstanceID = contactInstance
-	case arn == "" && x.c.InstanceARN == "":
+	case queueARN == "" && x.c.InstanceARN == "":
 		x.fail("no instance: InstanceARN is empty and there is no queue ARN")
 	}
 }
@@ -427,7 +428,7 @@ func (x *interp) kvs(i int, r Recording) {
 	a := &x.req.Audio
 	a.Kind = voicemail.AudioKVS
 	a.StartTime, a.StopTime = r.StartTimestamp, r.StopTimestamp
-	if isStreamARN(r.Location) {
+	if arn.IsKinesisVideoStream(r.Location) {
 		a.StreamARN = r.Location
 	} else {
 		x.fail("%s.Location %q is not a Kinesis video stream ARN", f, r.Location)

@@ -557,33 +557,6 @@ func TestChecks(t *testing.T) {
 			t.Errorf("isE164(%q) = %v", s, !want)
 		}
 	}
-	for s, want := range map[string]bool{
-		streamARN: true,
-		"arn:aws-us-gov:kinesisvideo:us-gov-west-1:123456789012:stream/s/1": true,
-		"arn:aws:kinesisvideo:us-east-1:123456789012:stream/":               false,
-		"arn:aws:kinesis:us-east-1:123456789012:stream/s/1":                 false,
-		"arn:aws:kinesisvideo:us-east-1:1234:stream/s/1":                    false,
-	} {
-		if isStreamARN(s) != want {
-			t.Errorf("isStreamARN(%q) = %v", s, !want)
-		}
-	}
-	for s, want := range map[string]string{
-		queueARN:   "66666666-7777-8888-9999-000000000000",
-		agentQueue: "agent/" + agentID,
-		"arn:aws-iso-b:connect:us-isob-east-1:123456789012:instance/i/queue/q": "q",
-		instanceARN + "/queue/agent":                                   "",
-		instanceARN + "/queue/":                                        "",
-		instanceARN + "/queue/q/extra":                                 "",
-		instanceARN + "/queue/agent/a/b":                               "",
-		"arn:aws:connect:useast1:123456789012:instance/i/queue/q":      "",
-		"arn:amazon:connect:us-east-1:123456789012:instance/i/queue/q": "",
-		"arn:aws:connect:us-east-1:123456789012:instance//queue/q":     "",
-	} {
-		if q, ok := parseQueueARN(s); q.queue != want || ok != (want != "") {
-			t.Errorf("parseQueueARN(%q) = %+v, %v; want queue %q", s, q, ok, want)
-		}
-	}
 	for a, b := range map[[2]string]int{{"9", "10"}: -1, {"010", "10"}: 0, {"11", "10"}: 1, {fragStart, fragStop}: -1} {
 		if got := compareFragments(a[0], a[1]); got != b {
 			t.Errorf("compareFragments(%s, %s) = %d", a[0], a[1], got)
