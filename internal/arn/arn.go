@@ -23,9 +23,8 @@ type Connect struct {
 // ParseConnect parses an Amazon Connect ARN under an instance. The
 // resource, if any, is not checked beyond being non-empty.
 func ParseConnect(s string) (Connect, bool) {
-	parts := strings.SplitN(s, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || !isPartition(parts[1]) || parts[2] != "connect" ||
-		!isRegion(parts[3]) || !isAccount(parts[4]) {
+	parts, ok := split(s, "connect")
+	if !ok {
 		return Connect{}, false
 	}
 	rest, ok := strings.CutPrefix(parts[5], "instance/")
@@ -98,10 +97,28 @@ func FlowID(s string) (string, bool) {
 // ARN, arn:<partition>:kinesisvideo:<region>:<account>:stream/<name>/<creation
 // time>, as Amazon Connect puts in a contact's recording location.
 func IsKinesisVideoStream(s string) bool {
+	res, ok := Resource(s, "kinesisvideo")
+	return ok && strings.HasPrefix(res, "stream/") && len(res) > len("stream/")
+}
+
+// Resource returns the resource part of
+// arn:<partition>:<service>:<region>:<account>:<resource>, checking the
+// parts before it.
+func Resource(s, service string) (string, bool) {
+	parts, ok := split(s, service)
+	if !ok {
+		return "", false
+	}
+	return parts[5], true
+}
+
+// split splits an ARN of service into its six parts and checks the first
+// five.
+func split(s, service string) ([]string, bool) {
 	parts := strings.SplitN(s, ":", 6)
-	return len(parts) == 6 && parts[0] == "arn" && isPartition(parts[1]) && parts[2] == "kinesisvideo" &&
-		isRegion(parts[3]) && isAccount(parts[4]) &&
-		strings.HasPrefix(parts[5], "stream/") && len(parts[5]) > len("stream/")
+	ok := len(parts) == 6 && parts[0] == "arn" && isPartition(parts[1]) && parts[2] == service &&
+		IsRegion(parts[3]) && isAccount(parts[4])
+	return parts, ok
 }
 
 // IsResourceID accepts an Amazon Connect resource ID: a UUID in practice;
@@ -128,10 +145,10 @@ func isPartition(s string) bool {
 	return ok && isLowerDash(rest)
 }
 
-// isRegion accepts region names: lower-case words and a number joined by
+// IsRegion accepts region names: lower-case words and a number joined by
 // '-', at least three parts, such as us-east-1, us-gov-west-1 and
 // us-isob-east-1.
-func isRegion(s string) bool {
+func IsRegion(s string) bool {
 	p := strings.Split(s, "-")
 	if len(p) < 3 || !allDigits(p[len(p)-1]) {
 		return false

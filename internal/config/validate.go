@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vmx-dev/vmx/internal/arn"
 )
 
 // Database is the parsed db setting.
@@ -217,7 +219,7 @@ func validate(c *Config) Problems {
 		k.bad("text.mask_keep", "must be >= 0", "")
 	}
 
-	if c.AWS.Region != "" && !validRegion(c.AWS.Region) {
+	if c.AWS.Region != "" && !arn.IsRegion(c.AWS.Region) {
 		k.bad("aws.region", "must be an AWS region like us-east-1", "")
 	}
 	k.checkEndpoint("kvs.endpoint", c.KVS.Endpoint)
@@ -263,7 +265,7 @@ func validate(c *Config) Problems {
 	if !validLanguage(c.Defaults.Language) {
 		k.bad("defaults.language", "must be a language code like en-US", "use an Amazon Transcribe language code")
 	}
-	if c.Defaults.QueueARN != "" && !validQueueARN(c.Defaults.QueueARN) {
+	if c.Defaults.QueueARN != "" && !isQueueARN(c.Defaults.QueueARN) {
 		k.bad("defaults.queue_arn", "must be an Amazon Connect queue ARN",
 			"like arn:aws:connect:us-east-1:123456789012:instance/INSTANCE-ID/queue/QUEUE-ID")
 	}
@@ -339,7 +341,7 @@ func (k *checker) checkDelivery(modes []string) {
 	default:
 		k.bad("connect.agent_email_field", "must be Email, SecondaryEmail or Username", "")
 	}
-	if c.Connect.AgentFallbackQueueARN != "" && !validQueueARN(c.Connect.AgentFallbackQueueARN) {
+	if c.Connect.AgentFallbackQueueARN != "" && !isQueueARN(c.Connect.AgentFallbackQueueARN) {
 		k.bad("connect.agent_fallback_queue_arn", "must be an Amazon Connect queue ARN", "")
 	}
 	if c.Connect.CacheTTL < 0 {
@@ -565,18 +567,6 @@ func checkBucket(s string) error {
 }
 
 // validRegion accepts region names like us-east-1 or us-gov-west-1.
-func validRegion(s string) bool {
-	parts := strings.Split(s, "-")
-	if len(parts) < 3 || !lowerAlpha(parts[0]) || !digits(parts[len(parts)-1]) {
-		return false
-	}
-	for _, p := range parts[1 : len(parts)-1] {
-		if !lowerAlpha(p) {
-			return false
-		}
-	}
-	return true
-}
 
 // validLanguage accepts codes like en-US, es-419 or zh-Hans-CN.
 func validLanguage(s string) bool {
@@ -594,30 +584,15 @@ func validLanguage(s string) bool {
 	return true
 }
 
-// validARN splits arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE.
-func validARN(s, service string) (resource string, ok bool) {
-	parts := strings.SplitN(s, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != service ||
-		!validRegion(parts[3]) || len(parts[4]) != 12 || !digits(parts[4]) {
-		return "", false
-	}
-	return parts[5], true
-}
-
-// validQueueARN accepts arn:…:connect:…:instance/ID/queue/ID, including
-// an agent's queue (…/queue/agent/ID).
-func validQueueARN(s string) bool {
-	res, ok := validARN(s, "connect")
-	if !ok {
-		return false
-	}
-	inst, queue, ok := strings.Cut(strings.TrimPrefix(res, "instance/"), "/queue/")
-	return ok && strings.HasPrefix(res, "instance/") && inst != "" && queue != "" && !strings.Contains(inst, "/")
+// isQueueARN accepts a queue's ARN or an agent's personal queue's.
+func isQueueARN(s string) bool {
+	_, ok := arn.ParseQueue(s)
+	return ok
 }
 
 func validStream(s string) bool {
 	if strings.HasPrefix(s, "arn:") {
-		res, ok := validARN(s, "kinesis")
+		res, ok := arn.Resource(s, "kinesis")
 		name, found := strings.CutPrefix(res, "stream/")
 		return ok && found && validStreamName(name)
 	}
@@ -635,8 +610,4 @@ func validStreamName(s string) bool {
 
 func lowerAlpha(s string) bool {
 	return s != "" && strings.IndexFunc(s, func(r rune) bool { return r < 'a' || r > 'z' }) < 0
-}
-
-func digits(s string) bool {
-	return s != "" && strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }) < 0
 }
