@@ -313,13 +313,15 @@ func (r *Recorder) launch(parent context.Context, u *run) {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
+		// done closes last, so that a Stop waiting on it finds the slot
+		// free and the run gone.
+		defer close(u.done)
 		defer func() {
 			r.mu.Lock()
 			delete(r.runs, u.row.ContactID)
 			r.mu.Unlock()
 			<-r.slots
 		}()
-		defer close(u.done)
 		u.main(parent)
 	}()
 }
