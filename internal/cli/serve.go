@@ -264,7 +264,11 @@ func (a *app) openCalls(cfg *config.Config, kvsClient *kvs.Client, blobs blob.St
 		engine = nil
 	}
 	speech := func() (vad.Detector, error) { return vad.New(vadConfig(cfg, log)) }
-	var err error
+	// Kept across restarts: an interrupted recording resumes from it.
+	recordingsTmp, err := filepath.Abs(filepath.Join(cfg.DataDir, "recordings-tmp"))
+	if err != nil {
+		return fmt.Errorf("recording: %w", err)
+	}
 	a.recorder, err = recording.New(recording.Config{
 		KeyPrefix:              cfg.Recording.KeyPrefix,
 		StartSelector:          cfg.Recording.StartSelector,
@@ -272,8 +276,7 @@ func (a *app) openCalls(cfg *config.Config, kvsClient *kvs.Client, blobs blob.St
 		MaxConcurrent:          cfg.Recording.MaxConcurrent,
 		SavePartialTranscripts: cfg.Recording.SavePartialTranscripts,
 		Language:               cfg.Defaults.Language,
-		// Kept across restarts: an interrupted recording resumes from it.
-		TempDir: filepath.Join(cfg.DataDir, "recordings-tmp"),
+		TempDir:                recordingsTmp,
 	}, recording.Deps{Media: kvsClient, Blobs: blobs, Store: a.store, Engine: engine, Speech: speech, Logger: log.With("component", "recording")})
 	if err != nil {
 		return err

@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"context"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/vmx-dev/vmx/internal/config"
 )
 
 // Files a killed vmx left behind go; files still being written, and files
@@ -33,4 +37,21 @@ func TestRemoveStaleTemp(t *testing.T) {
 			t.Errorf("%s: kept %v, want %v", filepath.Base(p), err == nil, kept)
 		}
 	}
+}
+
+// vmx serve starts with its default, relative data directory (make demo
+// uses out/demo): every part that needs an absolute path makes it one.
+func TestServeWithRelativeDataDir(t *testing.T) {
+	t.Chdir(t.TempDir())
+	env := map[string]string{"VMX_DATA_DIR": "vmx-data", "VMX_API_KEY": "0123456789abcdef", "VMX_DEFAULT_MODE": "inbox",
+		"AWS_EC2_METADATA_DISABLED": "true"}
+	cfg := config.Resolve(config.Options{Getenv: func(k string) string { return env[k] }})
+	if err := cfg.Check(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := openApp(context.Background(), &Env{Stderr: io.Discard, Getenv: func(k string) string { return env[k] }}, cfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.close()
 }
