@@ -2,7 +2,6 @@ package cli
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/vmx-dev/vmx/internal/certpool"
 	"github.com/vmx-dev/vmx/internal/config"
 	"github.com/vmx-dev/vmx/internal/connect"
 	"github.com/vmx-dev/vmx/internal/email"
@@ -168,7 +168,7 @@ func (d *delivery) addSalesforce(cfg *config.Config, log *slog.Logger) error {
 	}
 	var client *http.Client
 	if cfg.Salesforce.CAFile != "" {
-		roots, err := certPool(cfg.Salesforce.CAFile)
+		roots, err := certpool.WithFile(cfg.Salesforce.CAFile)
 		if err != nil {
 			return fmt.Errorf("salesforce.ca_file: %w", err)
 		}
@@ -195,22 +195,6 @@ func (d *delivery) addSalesforce(cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	return nil
-}
-
-// certPool is the system's roots plus the PEM certificates in file.
-func certPool(file string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	roots, err := x509.SystemCertPool()
-	if err != nil {
-		roots = x509.NewCertPool()
-	}
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", file)
-	}
-	return roots, nil
 }
 
 // tempDir holds files while vmx works on them; serve clears it at start.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -33,6 +32,7 @@ import (
 	"github.com/vmx-dev/vmx/internal/asr/pocketsphinx"
 	"github.com/vmx-dev/vmx/internal/audio/vad"
 	"github.com/vmx-dev/vmx/internal/blob"
+	"github.com/vmx-dev/vmx/internal/certpool"
 	"github.com/vmx-dev/vmx/internal/config"
 	"github.com/vmx-dev/vmx/internal/media"
 	"github.com/vmx-dev/vmx/internal/pipeline"
@@ -627,16 +627,9 @@ func probeSMTP(ctx context.Context, c config.SMTP) (string, error) {
 	done := func() string { return strings.Join(steps, ", ") }
 	tlsCfg := &tls.Config{ServerName: c.Host}
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
+		pool, err := certpool.WithFile(c.CAFile)
 		if err != nil {
 			return done(), fmt.Errorf("smtp.ca_file: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return done(), fmt.Errorf("smtp.ca_file %s holds no PEM certificate", c.CAFile)
 		}
 		tlsCfg.RootCAs = pool
 	}

@@ -3,13 +3,11 @@ package email
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/textproto"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +16,7 @@ import (
 	"github.com/wneessen/go-mail"
 	"github.com/wneessen/go-mail/smtp"
 
+	"github.com/vmx-dev/vmx/internal/certpool"
 	"github.com/vmx-dev/vmx/internal/retry"
 )
 
@@ -94,8 +93,8 @@ func (c SMTPConfig) Validate() error {
 		if c.TLS == TLSNone {
 			bad("ca_file is set with tls %q", TLSNone)
 		}
-		if _, err := certPool(c.CAFile); err != nil {
-			bad("%v", err)
+		if _, err := certpool.WithFile(c.CAFile); err != nil {
+			bad("ca_file: %v", err)
 		}
 	}
 	if c.Timeout < 0 {
@@ -108,21 +107,6 @@ func (c SMTPConfig) Validate() error {
 // without TLS.
 func loopback(host string) bool {
 	return host == "localhost" || host == "127.0.0.1"
-}
-
-func certPool(file string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("ca_file: %w", err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("ca_file %s holds no PEM certificate", file)
-	}
-	return pool, nil
 }
 
 // SMTP sends messages through an SMTP relay, one connection per message.
@@ -151,9 +135,9 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 	}
 	tlsCfg := &tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12}
 	if cfg.CAFile != "" {
-		pool, err := certPool(cfg.CAFile)
+		pool, err := certpool.WithFile(cfg.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("email: smtp: %w", err)
+			return nil, fmt.Errorf("email: smtp: ca_file: %w", err)
 		}
 		tlsCfg.RootCAs = pool
 	}

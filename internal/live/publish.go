@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -12,9 +11,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"sync"
 	"time"
+
+	"github.com/vmx-dev/vmx/internal/certpool"
 )
 
 // pending is a message waiting for one target.
@@ -78,16 +78,9 @@ func newPublisher(cfg TargetConfig, m *Metrics, log *slog.Logger) (*publisher, e
 func transport(cfg TargetConfig) (*http.Transport, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+		pool, err := certpool.WithFile(cfg.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("live: target %s: ca_file: %w", cfg.Name, err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("live: target %s: ca_file %s holds no PEM certificate", cfg.Name, cfg.CAFile)
 		}
 		tc.RootCAs = pool
 	}
