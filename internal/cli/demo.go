@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -316,40 +315,17 @@ func (d *demo) makeCall(ctx context.Context, sim *kvssim.Server) (*demoCall, err
 // speak synthesises text with flite and makes it telephone audio: 8 kHz,
 // 300–3400 Hz, through G.711 µ-law.
 func speak(ctx context.Context, dir, text string) ([]int16, error) {
-	flite, err := exec.LookPath("flite")
-	if err != nil {
-		return nil, errors.New("flite is not installed (apt-get install flite)")
-	}
 	f, err := os.CreateTemp(dir, "caller-*.wav")
 	if err != nil {
 		return nil, err
 	}
 	f.Close()
 	defer os.Remove(f.Name())
-	if out, err := exec.CommandContext(ctx, flite, "-voice", demoVoice, "-t", text, "-o", f.Name()).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("flite: %v: %s", err, bytes.TrimSpace(out))
-	}
-	r, wf, err := wav.OpenMono16(f.Name())
+	pcm, rate, err := testset.Speak(ctx, demoVoice, text, f.Name())
 	if err != nil {
-		return nil, fmt.Errorf("flite: %w", err)
+		return nil, err
 	}
-	defer wf.Close()
-	raw, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("flite: %w", err)
-	}
-	pcm := make([]int16, len(raw)/2)
-	for i := range pcm {
-		pcm[i] = int16(binary.LittleEndian.Uint16(raw[2*i:]))
-	}
-	switch rate := r.Format().SampleRate; rate {
-	case 8000:
-		return testset.Line(pcm), nil
-	case 16000:
-		return testset.Telephone(pcm), nil
-	default:
-		return nil, fmt.Errorf("flite spoke at %d Hz, want 8000 or 16000", rate)
-	}
+	return testset.PhoneLine(pcm, rate)
 }
 
 // layOutCall lays a voicemail out as Amazon Connect streams it: on the

@@ -24,7 +24,6 @@ import (
 	"github.com/vmx-dev/vmx/internal/audio/vad"
 
 	"github.com/vmx-dev/vmx/internal/asr"
-	"github.com/vmx-dev/vmx/internal/wav"
 )
 
 // The speech tests need Debian's pocketsphinx-en-us model and flite, the
@@ -60,33 +59,16 @@ func newTestEngine(t testing.TB, c Config) *Engine {
 // µ-law, as a phone call would carry it.
 func say(t testing.TB, text string) []int16 {
 	t.Helper()
-	path, err := exec.LookPath("flite")
+	_, err := exec.LookPath("flite")
 	need(t, "flite", err)
-	out := filepath.Join(t.TempDir(), "say.wav")
-	if b, err := exec.Command(path, "-t", text, "-o", out).CombinedOutput(); err != nil {
-		t.Fatalf("flite: %v: %s", err, b)
-	}
-	f, err := os.Open(out)
+	pcm, rate, err := testset.Speak(context.Background(), "", text, filepath.Join(t.TempDir(), "say.wav"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r, err := wav.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
+	if rate != 8000 {
+		t.Fatalf("flite spoke at %d Hz, want 8 kHz", rate)
 	}
-	if got := r.Format(); got != wav.Telephone {
-		t.Fatalf("flite wrote %+v, want 8 kHz mono 16-bit", got)
-	}
-	raw, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := make([]int16, len(raw)/2)
-	for i := range s {
-		s[i] = int16(uint16(raw[2*i]) | uint16(raw[2*i+1])<<8)
-	}
-	return testset.Line(s)
+	return testset.Line(pcm)
 }
 
 // silence returns ms milliseconds of quiet line noise.

@@ -78,9 +78,6 @@ func Voices() []string { return []string{"kal", "awb", "rms", "slt"} }
 // Build writes the test set into dir: one WAV per sentence and voice, every
 // third one with noise at 15 dB SNR, and manifest.jsonl. It needs flite.
 func Build(ctx context.Context, dir string) (string, error) {
-	if _, err := exec.LookPath("flite"); err != nil {
-		return "", fmt.Errorf("testset: flite is needed (apt-get install flite): %w", err)
-	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
@@ -89,24 +86,15 @@ func Build(ctx context.Context, dir string) (string, error) {
 	n := 0
 	for i, text := range Sentences() {
 		for _, voice := range Voices() {
-			raw := filepath.Join(dir, "flite.tmp.wav")
-			if out, err := exec.CommandContext(ctx, "flite", "-voice", voice, "-t", text, "-o", raw).CombinedOutput(); err != nil {
-				return "", fmt.Errorf("testset: flite %s: %v: %s", voice, err, out)
-			}
-			pcm, rate, err := readMono(raw)
+			pcm, rate, err := Speak(ctx, voice, text, filepath.Join(dir, "flite.tmp.wav"))
 			if err != nil {
 				return "", err
 			}
 			if n%3 == 2 {
 				AddNoise(pcm, 15, rng)
 			}
-			switch rate {
-			case 16000:
-				pcm = Telephone(pcm)
-			case 8000:
-				pcm = Line(pcm)
-			default:
-				return "", fmt.Errorf("testset: flite voice %s speaks at %d Hz", voice, rate)
+			if pcm, err = PhoneLine(pcm, rate); err != nil {
+				return "", err
 			}
 			name := fmt.Sprintf("%02d-%s.wav", i, voice)
 			if err := writeWAV(filepath.Join(dir, name), pcm); err != nil {
@@ -120,6 +108,35 @@ func Build(ctx context.Context, dir string) (string, error) {
 	os.Remove(filepath.Join(dir, "flite.tmp.wav"))
 	path := filepath.Join(dir, "manifest.jsonl")
 	return path, os.WriteFile(path, manifest.Bytes(), 0o644)
+}
+
+// Speak has flite say text in voice ("" for flite's default) into the WAV
+// file path and returns its samples at the voice's own rate: 8 kHz for
+// kal, 16 kHz for the others.
+func Speak(ctx context.Context, voice, text, path string) ([]int16, int, error) {
+	if _, err := exec.LookPath("flite"); err != nil {
+		return nil, 0, fmt.Errorf("testset: flite is needed (apt-get install flite): %w", err)
+	}
+	args := []string{"-t", text, "-o", path}
+	if voice != "" {
+		args = append([]string{"-voice", voice}, args...)
+	}
+	if out, err := exec.CommandContext(ctx, "flite", args...).CombinedOutput(); err != nil {
+		return nil, 0, fmt.Errorf("testset: flite %s: %v: %s", voice, err, bytes.TrimSpace(out))
+	}
+	return readMono(path)
+}
+
+// PhoneLine makes flite's speech at rate what a caller's phone line
+// delivers: 8 kHz, 300–3400 Hz, through G.711 µ-law.
+func PhoneLine(pcm []int16, rate int) ([]int16, error) {
+	switch rate {
+	case 16000:
+		return Telephone(pcm), nil
+	case 8000:
+		return Line(pcm), nil
+	}
+	return nil, fmt.Errorf("testset: flite spoke at %d Hz, want 8000 or 16000", rate)
 }
 
 func readMono(path string) ([]int16, int, error) {
