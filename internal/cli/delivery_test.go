@@ -252,31 +252,6 @@ func fetch(t *testing.T, link string) []byte {
 	return b
 }
 
-// strMap converts a decoded JSON object of strings.
-func strMap(t *testing.T, v any) map[string]string {
-	t.Helper()
-	m, ok := v.(map[string]any)
-	if !ok {
-		t.Fatalf("%v is not a JSON object", v)
-	}
-	out := map[string]string{}
-	for k, x := range m {
-		out[k] = fmt.Sprint(x)
-	}
-	return out
-}
-
-// taskRefs converts a task's References to name → "TYPE:value".
-func taskRefs(t *testing.T, v any) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	for k, x := range v.(map[string]any) {
-		r := x.(map[string]any)
-		out[k] = fmt.Sprint(r["Type"]) + ":" + fmt.Sprint(r["Value"])
-	}
-	return out
-}
-
 // tasksFor returns the distinct tasks Connect created for a voice contact.
 func tasksFor(f *connecttest.Server, contact string) []connecttest.Task {
 	var out []connecttest.Task
@@ -374,7 +349,7 @@ func TestDeliveryAllModes(t *testing.T) {
 	if d, ok := body["Description"]; ok {
 		t.Errorf("task Description %q without a transcript", d)
 	}
-	refs := taskRefs(t, body["References"])
+	refs := connecttest.References(t, body["References"])
 	link := strings.TrimPrefix(refs["Playback URL"], "URL:")
 	if !regexp.MustCompile(`^` + regexp.QuoteMeta(s.url) + `/v1/media/` + call.contact + `\?`).MatchString(link) {
 		t.Fatalf("Playback URL %q is not a media link of this vmx", refs["Playback URL"])
@@ -391,7 +366,7 @@ func TestDeliveryAllModes(t *testing.T) {
 		"vmx3_source_queue": "Sales", "vmx3_target": "queue", "vmx3_preferred_agent_id": "NONE",
 		"vmx3_datetime": received, "vmx3_media_url": link,
 	}
-	if got := strMap(t, body["Attributes"]); !reflect.DeepEqual(got, wantAttrs) {
+	if got := connecttest.Strings(t, body["Attributes"]); !reflect.DeepEqual(got, wantAttrs) {
 		t.Errorf("task Attributes %v\nwant %v", got, wantAttrs)
 	}
 	audio := fetch(t, link)
@@ -546,7 +521,7 @@ func TestDeliveryAgentRouting(t *testing.T) {
 		if len(tasks) != 1 {
 			t.Fatalf("%s: %d tasks, want 1", c.contact, len(tasks))
 		}
-		return tasks[0].Body, strMap(t, tasks[0].Body["Attributes"])
+		return tasks[0].Body, connecttest.Strings(t, tasks[0].Body["Attributes"])
 	}
 	mailTo := func(t *testing.T, c testCall) []string {
 		t.Helper()
@@ -572,7 +547,7 @@ func TestDeliveryAgentRouting(t *testing.T) {
 			t.Fatalf("voicemail %+v", v)
 		}
 		body, a := taskOf(t, personal)
-		if body["Name"] != "Voicemail for Ann Agent (ann) from "+dtCaller || taskRefs(t, body["References"])["Agent"] != "STRING:Ann Agent (ann)" {
+		if body["Name"] != "Voicemail for Ann Agent (ann) from "+dtCaller || connecttest.References(t, body["References"])["Agent"] != "STRING:Ann Agent (ann)" {
 			t.Errorf("task Name %v, References %v", body["Name"], body["References"])
 		}
 		if a["vmx_target"] != "agent" || a["vmx_preferred_agent_id"] != ann || a["vmx_agent_name"] != "Ann Agent" ||

@@ -1,7 +1,6 @@
 package connect_test
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 	"sync"
@@ -56,35 +55,6 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-}
-
-// strs converts a JSON object of strings.
-func strs(t *testing.T, v any) map[string]string {
-	t.Helper()
-	m, ok := v.(map[string]any)
-	if !ok {
-		t.Fatalf("%v is not a JSON object", v)
-	}
-	out := map[string]string{}
-	for k, x := range m {
-		s, ok := x.(string)
-		if !ok {
-			t.Fatalf("%s: %v is not a string", k, x)
-		}
-		out[k] = s
-	}
-	return out
-}
-
-// refs converts a References object to name → "TYPE:value".
-func refs(t *testing.T, v any) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	for k, x := range v.(map[string]any) {
-		r := x.(map[string]any)
-		out[k] = fmt.Sprint(r["Type"]) + ":" + fmt.Sprint(r["Value"])
-	}
-	return out
 }
 
 func hasPrefixAuth(r connecttest.Request) bool {

@@ -95,7 +95,7 @@ func TestTaskDeliver(t *testing.T) {
 		"Voicemail Transcript":    "STRING:Hi, this is Jane Roe from Acme about invoice 4411.",
 		"Playback URL":            "URL:" + mediaURL,
 	}
-	if got := refs(t, body["References"]); !reflect.DeepEqual(got, wantRefs) {
+	if got := connecttest.References(t, body["References"]); !reflect.DeepEqual(got, wantRefs) {
 		t.Errorf("References = %v\nwant %v", got, wantRefs)
 	}
 	wantAttrs := map[string]string{
@@ -110,7 +110,7 @@ func TestTaskDeliver(t *testing.T) {
 		"vmx3_genai_summary":        "Jane Roe from Acme called about invoice 4411.",
 		"vmx3_transcript":           "Hi, this is Jane Roe from Acme about invoice 4411.",
 	}
-	if got := strs(t, body["Attributes"]); !reflect.DeepEqual(got, wantAttrs) {
+	if got := connecttest.Strings(t, body["Attributes"]); !reflect.DeepEqual(got, wantAttrs) {
 		t.Errorf("Attributes = %v\nwant %v", got, wantAttrs)
 	}
 }
@@ -173,14 +173,14 @@ func TestTaskTruncation(t *testing.T) {
 	for name, v := range body["References"].(map[string]any) {
 		total += len(name) + len(v.(map[string]any)["Value"].(string))
 	}
-	tr := refs(t, body["References"])["Voicemail Transcript"]
+	tr := connecttest.References(t, body["References"])["Voicemail Transcript"]
 	if total > 4096 || !strings.HasSuffix(tr, marker) || !utf8.ValidString(tr) {
 		t.Errorf("References take %d bytes; transcript reference ends %q", total, tr[len(tr)-20:])
 	}
-	if refs(t, body["References"])["Playback URL"] != "URL:"+mediaURL {
+	if connecttest.References(t, body["References"])["Playback URL"] != "URL:"+mediaURL {
 		t.Error("the playback link was dropped to make room for the transcript")
 	}
-	if a := strs(t, body["Attributes"])["vmx3_transcript"]; a != d.Record.Transcript {
+	if a := connecttest.Strings(t, body["Attributes"])["vmx3_transcript"]; a != d.Record.Transcript {
 		t.Errorf("transcript attribute has %d bytes, want the whole transcript", len(a))
 	}
 
@@ -205,7 +205,7 @@ func TestTaskAttributeBudget(t *testing.T) {
 	if _, err := s.Deliver(context.Background(), d, "k"); err != nil {
 		t.Fatal(err)
 	}
-	attrs := strs(t, f.Last("StartTaskContact")["Attributes"])
+	attrs := connecttest.Strings(t, f.Last("StartTaskContact")["Attributes"])
 	total := 0
 	for k, v := range d.Record.Attributes {
 		if _, replaced := attrs[k]; !replaced {
@@ -241,11 +241,11 @@ func TestTaskAgentRoute(t *testing.T) {
 	if body["Name"] != "Voicemail for Jane Doe (jdoe) from +15555551212" {
 		t.Errorf("Name = %v", body["Name"])
 	}
-	a := strs(t, body["Attributes"])
+	a := connecttest.Strings(t, body["Attributes"])
 	if a["vmx3_target"] != "agent" || a["vmx3_preferred_agent_id"] != agentID || a["vmx3_queue_arn"] != queueARN || a["vmx3_agent_name"] != "Jane Doe" {
 		t.Errorf("agent attributes = %v", a)
 	}
-	if r := refs(t, body["References"]); r["Agent"] != "STRING:Jane Doe (jdoe)" {
+	if r := connecttest.References(t, body["References"]); r["Agent"] != "STRING:Jane Doe (jdoe)" {
 		t.Errorf("Agent reference = %q", r["Agent"])
 	}
 
@@ -256,7 +256,7 @@ func TestTaskAgentRoute(t *testing.T) {
 	if _, err := s.Deliver(context.Background(), d, "k2"); err != nil {
 		t.Fatal(err)
 	}
-	a = strs(t, f.Last("StartTaskContact")["Attributes"])
+	a = connecttest.Strings(t, f.Last("StartTaskContact")["Attributes"])
 	if a["vmx3_target"] != "queue" || a["vmx3_preferred_agent_id"] != "NONE" {
 		t.Errorf("fallback attributes = %v", a)
 	}
@@ -275,12 +275,12 @@ func TestTaskAgentPersonalQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := f.Last("StartTaskContact")
-	a := strs(t, body["Attributes"])
+	a := connecttest.Strings(t, body["Attributes"])
 	if body["InstanceId"] != instanceID || a["vmx_queue_arn"] != agentQARN || a["vmx_target"] != "agent" || a["vmx_preferred_agent_id"] != agentID ||
 		a["vmx_source_queue"] != "personal queue of jdoe" {
 		t.Errorf("InstanceId %v, attributes %v", body["InstanceId"], a)
 	}
-	if r := refs(t, body["References"]); r["Original Queue"] != "STRING:personal queue of jdoe" || r["Agent"] != "STRING:jdoe" {
+	if r := connecttest.References(t, body["References"]); r["Original Queue"] != "STRING:personal queue of jdoe" || r["Agent"] != "STRING:jdoe" {
 		t.Errorf("references %v", r)
 	}
 	if _, ok := a["vmx3_target"]; ok {
@@ -389,11 +389,11 @@ func TestGuidedTask(t *testing.T) {
 	if body["ContactFlowId"] != guidedFlow {
 		t.Errorf("ContactFlowId = %v", body["ContactFlowId"])
 	}
-	r := refs(t, body["References"])
+	r := connecttest.References(t, body["References"])
 	if _, ok := r["Playback URL"]; ok {
 		t.Error("guided task carries a playback link; its view fetches a fresh one")
 	}
-	a := strs(t, body["Attributes"])
+	a := connecttest.Strings(t, body["Attributes"])
 	if a["vmx3_recording_key"] != d.Record.AudioKey || a["vmx3_transcript"] != strings.TrimSpace(d.Record.Transcript) {
 		t.Errorf("recording key %q, transcript of %d bytes", a["vmx3_recording_key"], len(a["vmx3_transcript"]))
 	}
@@ -422,7 +422,7 @@ func TestTaskEmptyVoicemail(t *testing.T) {
 	if body["Name"] != "Voicemail from +15555551212 (no speech)" || body["Description"] != "The caller did not speak." {
 		t.Errorf("Name %v, Description %v", body["Name"], body["Description"])
 	}
-	if _, ok := refs(t, body["References"])["Voicemail Transcript"]; ok {
+	if _, ok := connecttest.References(t, body["References"])["Voicemail Transcript"]; ok {
 		t.Error("empty transcript reference sent")
 	}
 }

@@ -442,3 +442,40 @@ func sameJSON(a, b map[string]any) bool {
 	y, _ := json.Marshal(b)
 	return bytes.Equal(x, y)
 }
+
+// Strings converts a decoded JSON object whose values are all strings, such
+// as a task's or a contact's Attributes.
+func Strings(tb testing.TB, v any) map[string]string {
+	tb.Helper()
+	m, ok := v.(map[string]any)
+	if !ok {
+		tb.Fatalf("%v is not a JSON object", v)
+	}
+	out := map[string]string{}
+	for k, x := range m {
+		s, ok := x.(string)
+		if !ok {
+			tb.Fatalf("%s: %v is not a string", k, x)
+		}
+		out[k] = s
+	}
+	return out
+}
+
+// References converts a task's References to name → "TYPE:value".
+func References(tb testing.TB, v any) map[string]string {
+	tb.Helper()
+	m, ok := v.(map[string]any)
+	if !ok {
+		tb.Fatalf("References %v is not a JSON object", v)
+	}
+	out := map[string]string{}
+	for k, x := range m {
+		r, ok := x.(map[string]any)
+		if !ok {
+			tb.Fatalf("reference %s: %v is not a JSON object", k, x)
+		}
+		out[k] = fmt.Sprint(r["Type"]) + ":" + fmt.Sprint(r["Value"])
+	}
+	return out
+}
