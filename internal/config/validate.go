@@ -194,24 +194,14 @@ func validate(c *Config) Problems {
 	default:
 		k.bad("transcriber", "must be none, pocketsphinx, sherpa or aws", "")
 	}
-	switch c.Sherpa.Model {
-	case "", "whisper", "transducer", "paraformer":
-	default:
-		k.bad("sherpa.model", "must be whisper, transducer or paraformer", "")
+	if c.Sherpa.Model != "" {
+		k.oneOf("sherpa.model", c.Sherpa.Model, "whisper", "transducer", "paraformer")
 	}
 	if c.Sherpa.NumThreads < 1 || c.Sherpa.NumThreads > 64 {
 		k.bad("sherpa.num_threads", "must be between 1 and 64", "")
 	}
-	switch c.PocketSphinx.Speed {
-	case "fast", "accurate", "fastest":
-	default:
-		k.bad("pocketsphinx.speed", "must be fast, accurate or fastest", "")
-	}
-	switch c.EmptyVoicemails {
-	case "deliver", "drop":
-	default:
-		k.bad("empty_voicemails", "must be deliver or drop", "")
-	}
+	k.oneOf("pocketsphinx.speed", c.PocketSphinx.Speed, "fast", "accurate", "fastest")
+	k.oneOf("empty_voicemails", c.EmptyVoicemails, "deliver", "drop")
 	if c.Text.MaskDigits < 0 || c.Text.MaskDigits == 1 {
 		k.bad("text.mask_digits", "must be 0 (off) or at least 2", "")
 	}
@@ -336,11 +326,7 @@ func (k *checker) checkDelivery(modes []string) {
 	if c.Connect.Endpoint != "" {
 		k.checkEndpoint("connect.endpoint", c.Connect.Endpoint)
 	}
-	switch c.Connect.AgentEmailField {
-	case "Email", "SecondaryEmail", "Username":
-	default:
-		k.bad("connect.agent_email_field", "must be Email, SecondaryEmail or Username", "")
-	}
+	k.oneOf("connect.agent_email_field", c.Connect.AgentEmailField, "Email", "SecondaryEmail", "Username")
 	if c.Connect.AgentFallbackQueueARN != "" && !isQueueARN(c.Connect.AgentFallbackQueueARN) {
 		k.bad("connect.agent_fallback_queue_arn", "must be an Amazon Connect queue ARN", "")
 	}
@@ -366,19 +352,11 @@ func (k *checker) checkDelivery(modes []string) {
 	if uses("email") && c.Email.From == "" {
 		k.bad("email.from", fmt.Sprintf("required because default_mode is %q", c.DefaultMode), "e.g. voicemail@example.com")
 	}
-	switch c.Email.Attach {
-	case "attach", "link", "both":
-	default:
-		k.bad("email.attach", "must be attach, link or both", "")
-	}
+	k.oneOf("email.attach", c.Email.Attach, "attach", "link", "both")
 	if c.Email.MaxAttachmentMB < 1 || c.Email.MaxAttachmentMB > 28 {
 		k.bad("email.max_attachment_mb", "must be between 1 and 28", "SES takes messages up to 40 MB, base64 included")
 	}
-	switch c.SMTP.TLS {
-	case "starttls", "tls", "none":
-	default:
-		k.bad("smtp.tls", "must be starttls, tls or none", "")
-	}
+	k.oneOf("smtp.tls", c.SMTP.TLS, "starttls", "tls", "none")
 	if c.SMTP.Port < 0 || c.SMTP.Port > 65535 {
 		k.bad("smtp.port", "must be a port number", "")
 	}
@@ -410,11 +388,7 @@ func (k *checker) checkDelivery(modes []string) {
 			k.bad("salesforce.other_fields", fmt.Sprintf("%q must be ROLE=Field", kv), "e.g. description=Description__c")
 		}
 	}
-	switch c.Salesforce.OwnerMatch {
-	case "alias", "username", "none":
-	default:
-		k.bad("salesforce.owner_match", "must be alias, username or none", "")
-	}
+	k.oneOf("salesforce.owner_match", c.Salesforce.OwnerMatch, "alias", "username", "none")
 
 	if c.Summary.Enabled && c.Summary.ModelID == "" {
 		k.bad("summary.model_id", "required when summary.enabled is true", "e.g. anthropic.claude-3-haiku-20240307-v1:0")
@@ -431,11 +405,7 @@ func (k *checker) checkDelivery(modes []string) {
 // the packages check the rest when vmx starts.
 func (k *checker) checkCalls() {
 	c := k.c
-	switch c.Recording.StartSelector {
-	case "NOW", "FRAGMENT_NUMBER":
-	default:
-		k.bad("recording.start_selector", "must be NOW or FRAGMENT_NUMBER", "")
-	}
+	k.oneOf("recording.start_selector", c.Recording.StartSelector, "NOW", "FRAGMENT_NUMBER")
 	if c.Recording.MaxDuration < time.Minute {
 		k.bad("recording.max_duration", "must be at least 1m", "e.g. 2h")
 	}
@@ -447,9 +417,7 @@ func (k *checker) checkCalls() {
 			k.bad("live.target_url", err.Error(), "e.g. https://example.com/transcripts")
 		}
 	}
-	if c.Live.TargetSecretIn != "header" && c.Live.TargetSecretIn != "query" {
-		k.bad("live.target_secret_in", "must be header or query", "")
-	}
+	k.oneOf("live.target_secret_in", c.Live.TargetSecretIn, "header", "query")
 	if (c.Live.TargetCertFile == "") != (c.Live.TargetKeyFile == "") {
 		k.bad("live.target_cert_file", "live.target_cert_file and live.target_key_file go together", "")
 	}
@@ -462,6 +430,16 @@ func (k *checker) checkCalls() {
 	if c.Live.MaxConversations < 1 {
 		k.bad("live.max_conversations", "must be >= 1", "")
 	}
+}
+
+// oneOf reports a value at path that is none of allowed: "must be a, b or
+// c".
+func (k *checker) oneOf(path, value string, allowed ...string) {
+	if slices.Contains(allowed, value) {
+		return
+	}
+	last := len(allowed) - 1
+	k.bad(path, "must be "+strings.Join(allowed[:last], ", ")+" or "+allowed[last], "")
 }
 
 // checkSecret checks a secret's length and stray whitespace.
