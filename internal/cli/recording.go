@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
+	"github.com/vmx-dev/vmx/internal/asr"
 	"github.com/vmx-dev/vmx/internal/asr/awstranscribe"
 	"github.com/vmx-dev/vmx/internal/audio/vad"
 	"github.com/vmx-dev/vmx/internal/blob"
@@ -58,14 +59,9 @@ func recordingLambda(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 		db.Close()
 		return nil, fmt.Errorf("lambda recording: %w", err)
 	}
-	if _, ok := engine.(*awstranscribe.Engine); ok {
-		log.Warn("lambda recording: Amazon Transcribe's batch engine cannot transcribe live calls; calls are recorded without transcripts")
-		engine = nil
-	}
-	rec, err := recording.New(recordingConfig(cfg), recording.Deps{
-		Media: media, Blobs: blobs, Store: db, Engine: engine,
-		Speech: func() (vad.Detector, error) { return vad.New(vadConfig(cfg, log)) },
-		Logger: log,
+	// The function's /tmp does not outlive it.
+	rec, err := recording.New(recordingConfig(cfg, filepath.Join(os.TempDir(), "vmx-recordings")), recording.Deps{
+		Media: media, Blobs: blobs, Store: db, Engine: callEngine(engine, log), Speech: callSpeech(cfg, log), Logger: log,
 	})
 	if err != nil {
 		db.Close()
@@ -74,8 +70,32 @@ func recordingLambda(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 	return lambda.NewHandler(rec.HandleLambda), nil
 }
 
-// recordingConfig is the call-recording configuration of a Lambda
-// function: its temp files in the function's /tmp.
-func recordingConfig(cfg *config.Config) recording.Config {
-	return recording.Config{Language: cfg.Defaults.Language, TempDir: filepath.Join(os.TempDir(), "vmx-recordings")}
+// callEngine is the engine that transcribes calls as they happen: Amazon
+// Transcribe's batch engine reads stored files and cannot, so with it calls
+// are recorded and streamed without transcripts.
+func callEngine(engine asr.Engine, log *slog.Logger) asr.Engine {
+	if _, batch := engine.(*awstranscribe.Engine); batch {
+		log.Warn("Amazon Transcribe's batch engine cannot transcribe live calls; calls are recorded and streamed without transcripts")
+		return nil
+	}
+	return engine
+}
+
+// callSpeech makes the voice-activity detector of a call's 8 kHz audio.
+func callSpeech(cfg *config.Config, log *slog.Logger) func() (vad.Detector, error) {
+	return func() (vad.Detector, error) { return vad.New(vadConfig(cfg, log)) }
+}
+
+// recordingConfig is the call-recording configuration, for vmx serve and
+// the Lambda function alike; tempDir holds recordings while they are made.
+func recordingConfig(cfg *config.Config, tempDir string) recording.Config {
+	return recording.Config{
+		KeyPrefix:              cfg.Recording.KeyPrefix,
+		StartSelector:          cfg.Recording.StartSelector,
+		MaxDuration:            cfg.Recording.MaxDuration,
+		MaxConcurrent:          cfg.Recording.MaxConcurrent,
+		SavePartialTranscripts: cfg.Recording.SavePartialTranscripts,
+		Language:               cfg.Defaults.Language,
+		TempDir:                tempDir,
+	}
 }

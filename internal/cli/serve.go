@@ -147,6 +147,7 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool, awsOp
 		return nil, err
 	}
 	signer := media.Signer{Secret: []byte(cfg.LinkSecret), BaseURL: cfg.PublicURL}
+	links := linker{signer: signer, lifetime: cfg.Links.Lifetime}
 	deliver, err := newDelivery(cfg, awsCfg, signer, log)
 	if err != nil {
 		a.close()
@@ -193,7 +194,7 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool, awsOp
 		Summarizer:   deliver.summarizer,
 		Location:     cfg.Location(),
 		DefaultMode:  cfg.DefaultMode,
-		Links:        linker{signer: signer, lifetime: cfg.Links.Lifetime},
+		Links:        links,
 		RetentionAge: time.Duration(cfg.Retention.Days) * 24 * time.Hour,
 		TempDir:      tempDir(cfg),
 		Logger:       log,
@@ -235,7 +236,7 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool, awsOp
 	}
 	if a.inbox, err = web.New(web.Config{PublicURL: cfg.PublicURL, Location: cfg.Location()}, web.Deps{
 		Store:       a.store,
-		MediaURL:    linker{signer: signer, lifetime: cfg.Links.Lifetime}.URL,
+		MediaURL:    links.URL,
 		Transcripts: blobs,
 		Delete:      a.pipeline.Delete,
 		Retry:       func(ctx context.Context, id string) error { _, err := a.pipeline.Retry(ctx, id); return err },
@@ -257,27 +258,14 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool, awsOp
 }
 
 // openCalls builds call recording and, with a target, live transcription.
-// Amazon Transcribe's batch engine cannot hear a live call: with it, calls
-// are recorded and streamed without transcripts.
 func (a *app) openCalls(cfg *config.Config, kvsClient *kvs.Client, blobs blob.Store, engine asr.Engine, log *slog.Logger) error {
-	if _, batch := engine.(*awstranscribe.Engine); batch {
-		engine = nil
-	}
-	speech := func() (vad.Detector, error) { return vad.New(vadConfig(cfg, log)) }
+	engine = callEngine(engine, log)
 	// Kept across restarts: an interrupted recording resumes from it.
 	recordingsTmp, err := filepath.Abs(filepath.Join(cfg.DataDir, "recordings-tmp"))
 	if err != nil {
 		return fmt.Errorf("recording: %w", err)
 	}
-	a.recorder, err = recording.New(recording.Config{
-		KeyPrefix:              cfg.Recording.KeyPrefix,
-		StartSelector:          cfg.Recording.StartSelector,
-		MaxDuration:            cfg.Recording.MaxDuration,
-		MaxConcurrent:          cfg.Recording.MaxConcurrent,
-		SavePartialTranscripts: cfg.Recording.SavePartialTranscripts,
-		Language:               cfg.Defaults.Language,
-		TempDir:                recordingsTmp,
-	}, recording.Deps{Media: kvsClient, Blobs: blobs, Store: a.store, Engine: engine, Speech: speech, Logger: log.With("component", "recording")})
+	a.recorder, err = recording.New(recordingConfig(cfg, recordingsTmp), recording.Deps{Media: kvsClient, Blobs: blobs, Store: a.store, Engine: engine, Speech: callSpeech(cfg, log), Logger: log.With("component", "recording")})
 	if err != nil {
 		return err
 	}
