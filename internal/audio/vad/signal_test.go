@@ -1,6 +1,7 @@
 package vad
 
 import (
+	"context"
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
@@ -8,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/vmx-dev/vmx/internal/asr/testset"
 )
 
 // Test signals at 8 kHz as float samples in [-1, 1].
@@ -201,38 +204,15 @@ func pcmBytes(s []int16) []byte {
 // flite is not installed.
 func flite(t testing.TB, voice, text string) []int16 {
 	t.Helper()
-	bin, err := exec.LookPath("flite")
-	if err != nil {
+	if _, err := exec.LookPath("flite"); err != nil {
 		if os.Getenv("CI") != "" && os.Getenv("VMX_REQUIRE_SILERO") == "1" {
 			t.Fatal("VMX_REQUIRE_SILERO=1: the speech tests need flite (apt-get install flite)")
 		}
 		t.Skip("flite not installed (apt-get install flite)")
 	}
-	out := filepath.Join(t.TempDir(), "speech.wav")
-	if b, err := exec.Command(bin, "-voice", voice, "-t", text, "-o", out).CombinedOutput(); err != nil {
-		t.Fatalf("flite: %v: %s", err, b)
-	}
-	b, err := os.ReadFile(out)
+	s, rate, err := testset.Speak(context.Background(), voice, text, filepath.Join(t.TempDir(), "speech.wav"))
 	if err != nil {
 		t.Fatal(err)
-	}
-	if len(b) < 44 || string(b[:4]) != "RIFF" {
-		t.Fatal("flite wrote no WAV")
-	}
-	rate := int(binary.LittleEndian.Uint32(b[24:]))
-	var s []int16
-	for p := 12; p+8 <= len(b); {
-		id, size := string(b[p:p+4]), int(binary.LittleEndian.Uint32(b[p+4:]))
-		p += 8
-		if id == "data" {
-			data := b[p:min(p+size, len(b))]
-			s = make([]int16, len(data)/2)
-			for i := range s {
-				s[i] = int16(binary.LittleEndian.Uint16(data[2*i:]))
-			}
-			break
-		}
-		p += size + size&1
 	}
 	switch rate {
 	case testRate:
