@@ -71,6 +71,7 @@ type Config struct {
 	Summary    Summary
 	Recording  Recording
 	Live       Live
+	Lambda     Lambda
 	// EmptyVoicemails says what becomes of a voicemail without speech
 	// (the caller hung up without speaking): "deliver" marked empty, or
 	// "drop": not delivered, its contact finalized.
@@ -298,6 +299,15 @@ type Live struct {
 	Redaction                bool
 	MaxConversations         int
 	Feed                     bool
+}
+
+// Lambda configures vmx running as AWS Lambda functions, where the
+// voicemails' state lives in DynamoDB and their pipeline steps travel on
+// SQS instead of the database and River of vmx serve.
+type Lambda struct {
+	Table         string // DynamoDB table of voicemails
+	StepQueue     string // URL of the SQS queue of pipeline steps
+	LinkSecretARN string // Secrets Manager secret holding the link HMAC key
 }
 
 // Links configures links to recordings.

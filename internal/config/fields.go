@@ -361,6 +361,15 @@ func fields() []field {
 		{path: "live.feed", env: []string{"VMX_LIVE_FEED"}, flag: "live-feed", def: "false",
 			doc: "write each day's utterances as a JSON-lines file to the blob store",
 			ptr: func(c *Config) any { return &c.Live.Feed }},
+		{path: "lambda.table", env: []string{"VMX_LAMBDA_TABLE"}, flag: "lambda-table", empty: "none; required by the Lambda functions that keep voicemails",
+			doc: "DynamoDB table holding the voicemails when vmx runs as Lambda functions (partition key contact_id)",
+			ptr: func(c *Config) any { return &c.Lambda.Table }},
+		{path: "lambda.step_queue", env: []string{"VMX_LAMBDA_STEP_QUEUE"}, flag: "lambda-step-queue", empty: "none; required by the Lambda functions that run pipeline steps",
+			doc: "URL of the SQS queue that carries pipeline steps between Lambda invocations",
+			ptr: func(c *Config) any { return &c.Lambda.StepQueue }},
+		{path: "lambda.link_secret_arn", env: []string{"VMX_LAMBDA_LINK_SECRET_ARN"}, flag: "lambda-link-secret-arn", empty: "link_secret is used",
+			doc: "ARN of the Secrets Manager secret whose string is the link HMAC key, read at cold start instead of link_secret",
+			ptr: func(c *Config) any { return &c.Lambda.LinkSecretARN }},
 		{path: "links.presign_ttl", env: []string{"VMX_LINKS_PRESIGN_TTL"}, flag: "links-presign-ttl", def: "5m",
 			doc: "lifetime of the presigned S3 URL a media link redirects to; at most 7d",
 			ptr: func(c *Config) any { return &c.Links.PresignTTL }},
@@ -368,6 +377,16 @@ func fields() []field {
 			doc: "how long a media link works after it is issued",
 			ptr: func(c *Config) any { return &c.Links.Lifetime }},
 	}
+}
+
+// EnvNames lists every environment variable vmx reads its settings from,
+// VMX_CONFIG included.
+func EnvNames() []string {
+	names := []string{"VMX_CONFIG"}
+	for _, f := range fields() {
+		names = append(names, f.env...)
+	}
+	return names
 }
 
 // fieldMap indexes fs by path.
