@@ -171,7 +171,7 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool, awsOp
 		finalizers = append(finalizers, deleteTranscriptionJob{aws})
 	}
 	a.pipeline, err = pipeline.New(pipeline.Deps{
-		Store: a.store,
+		State: &pipeline.SQLState{Store: a.store},
 		Blobs: blobs,
 		Audio: pipeline.AudioRouter{
 			KVS: &pipeline.KVSAudio{Client: kvsClient},

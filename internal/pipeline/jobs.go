@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -53,12 +55,6 @@ func (TranscribeArgs) InsertOpts() river.InsertOpts { return uniqueByArgs() }
 func (DeliverArgs) InsertOpts() river.InsertOpts    { return uniqueByArgs() }
 func (FinalizeArgs) InsertOpts() river.InsertOpts   { return uniqueByArgs() }
 
-// contactArgs are the arguments of every step job.
-type contactArgs interface {
-	river.JobArgs
-	contact() (id string, run int)
-}
-
 func (a AudioArgs) contact() (string, int)      { return a.ContactID, a.Run }
 func (a TranscribeArgs) contact() (string, int) { return a.ContactID, a.Run }
 func (a DeliverArgs) contact() (string, int)    { return a.ContactID, a.Run }
@@ -67,54 +63,103 @@ func (a FinalizeArgs) contact() (string, int)   { return a.ContactID, a.Run }
 // Workers returns River workers that run the steps.
 func (p *Pipeline) Workers() *river.Workers {
 	w := river.NewWorkers()
-	river.AddWorker(w, &stepWorker[AudioArgs]{p: p, step: voicemail.StepAudio, run: func(ctx context.Context, a AudioArgs) error {
-		return p.FetchAudio(ctx, a.ContactID, a.Run)
-	}})
-	river.AddWorker(w, &stepWorker[TranscribeArgs]{p: p, step: voicemail.StepTranscribe, run: func(ctx context.Context, a TranscribeArgs) error {
-		return p.Transcribe(ctx, a.ContactID, a.Run)
-	}})
-	river.AddWorker(w, &stepWorker[DeliverArgs]{p: p, step: voicemail.StepDeliver, run: func(ctx context.Context, a DeliverArgs) error {
-		return p.Deliver(ctx, a.ContactID, a.Run, a.Sink)
-	}})
-	river.AddWorker(w, &stepWorker[FinalizeArgs]{p: p, step: voicemail.StepFinalize, run: func(ctx context.Context, a FinalizeArgs) error {
-		return p.Finalize(ctx, a.ContactID, a.Run)
-	}})
+	river.AddWorker(w, &stepWorker[AudioArgs]{p: p})
+	river.AddWorker(w, &stepWorker[TranscribeArgs]{p: p})
+	river.AddWorker(w, &stepWorker[DeliverArgs]{p: p})
+	river.AddWorker(w, &stepWorker[FinalizeArgs]{p: p})
 	river.AddWorker(w, river.WorkFunc(func(ctx context.Context, job *river.Job[RetentionArgs]) error {
 		return p.Retention(ctx)
 	}))
 	return w
 }
 
-// stepWorker adapts a step to River: permanent errors cancel the job, a
-// requested delay snoozes it, and the voicemail is marked failed when the
-// step gives up.
-type stepWorker[T contactArgs] struct {
+// stepWorker adapts Run to River: a step that gave up cancels its job, a
+// requested delay snoozes it.
+type stepWorker[T Job] struct {
 	river.WorkerDefaults[T]
-	p    *Pipeline
-	step string
-	run  func(context.Context, T) error
+	p *Pipeline
 }
 
 func (w *stepWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
-	start := w.p.Now()
-	err := w.run(ctx, job.Args)
-	w.p.Metrics.steps.WithLabelValues(w.step, outcome(err)).Inc()
-	w.p.Metrics.latency.WithLabelValues(w.step).Observe(w.p.Now().Sub(start).Seconds())
-	if err == nil {
+	gaveUp, err := w.p.Run(ctx, job.Args, job.Attempt, job.MaxAttempts)
+	switch {
+	case err == nil:
 		return nil
-	}
-	id, run := job.Args.contact()
-	if retry.IsPermanent(err) || job.Attempt >= job.MaxAttempts {
-		if ferr := w.p.fail(ctx, id, run, w.step, err); ferr != nil {
-			return ferr // retried: the failure must be recorded
-		}
+	case gaveUp:
 		return river.JobCancel(err)
 	}
-	w.p.log(id).Warn("step failed, will retry", "step", w.step, "attempt", job.Attempt, "err", err)
 	if d, ok := retry.Delay(err); ok {
 		return river.JobSnooze(d)
 	}
 	return err
+}
+
+// Run runs job, its attempt-th attempt of maxAttempts: the one entry point
+// of every runner (River here, SQS on Lambda). A nil error means the step
+// is done. Otherwise the step is retried later (retry.Delay may say when)
+// unless gaveUp: the error was permanent or the attempt the last, and the
+// voicemail is now marked failed.
+func (p *Pipeline) Run(ctx context.Context, job Job, attempt, maxAttempts int) (gaveUp bool, err error) {
+	start := p.Now()
+	var step string
+	switch a := job.(type) {
+	case AudioArgs:
+		step, err = voicemail.StepAudio, p.FetchAudio(ctx, a.ContactID, a.Run)
+	case TranscribeArgs:
+		step, err = voicemail.StepTranscribe, p.Transcribe(ctx, a.ContactID, a.Run)
+	case DeliverArgs:
+		step, err = voicemail.StepDeliver, p.Deliver(ctx, a.ContactID, a.Run, a.Sink)
+	case FinalizeArgs:
+		step, err = voicemail.StepFinalize, p.Finalize(ctx, a.ContactID, a.Run)
+	default:
+		return true, fmt.Errorf("pipeline: unknown job %T", job)
+	}
+	p.Metrics.steps.WithLabelValues(step, outcome(err)).Inc()
+	p.Metrics.latency.WithLabelValues(step).Observe(p.Now().Sub(start).Seconds())
+	if err == nil {
+		return false, nil
+	}
+	id, run := job.contact()
+	if retry.IsPermanent(err) || attempt >= maxAttempts {
+		if ferr := p.fail(ctx, id, run, step, err); ferr != nil {
+			return false, ferr // retried: the failure must be recorded
+		}
+		return true, err
+	}
+	p.log(id).Warn("step failed, will retry", "step", step, "attempt", attempt, "err", err)
+	return false, err
+}
+
+// DecodeJob reads a job from its kind and JSON arguments, as a runner
+// other than River carries them.
+func DecodeJob(kind string, args []byte) (Job, error) {
+	var job Job
+	var err error
+	switch kind {
+	case AudioArgs{}.Kind():
+		job, err = decodeArgs[AudioArgs](args)
+	case TranscribeArgs{}.Kind():
+		job, err = decodeArgs[TranscribeArgs](args)
+	case DeliverArgs{}.Kind():
+		job, err = decodeArgs[DeliverArgs](args)
+	case FinalizeArgs{}.Kind():
+		job, err = decodeArgs[FinalizeArgs](args)
+	default:
+		return nil, fmt.Errorf("pipeline: unknown job kind %q", kind)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: job %s: %w", kind, err)
+	}
+	if id, run := job.contact(); id == "" || run < 1 {
+		return nil, fmt.Errorf("pipeline: job %s: contact_id and run are required", kind)
+	}
+	return job, nil
+}
+
+func decodeArgs[T Job](b []byte) (T, error) {
+	var a T
+	err := json.Unmarshal(b, &a)
+	return a, err
 }
 
 func outcome(err error) string {

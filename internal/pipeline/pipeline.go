@@ -21,7 +21,6 @@ import (
 	"github.com/vmx-dev/vmx/internal/asr"
 	"github.com/vmx-dev/vmx/internal/audio/vad"
 	"github.com/vmx-dev/vmx/internal/blob"
-	"github.com/vmx-dev/vmx/internal/store"
 	"github.com/vmx-dev/vmx/internal/voicemail"
 )
 
@@ -81,7 +80,8 @@ type Linker interface {
 
 // Deps are what the steps work with.
 type Deps struct {
-	Store       *store.Store
+	// State keeps the voicemails and their pending steps.
+	State       State
 	Blobs       Blobs
 	Audio       AudioFetcher
 	Transcriber Transcriber
@@ -131,8 +131,8 @@ type Pipeline struct {
 // New checks deps and returns a pipeline.
 func New(d Deps) (*Pipeline, error) {
 	var missing []string
-	if d.Store == nil {
-		missing = append(missing, "Store")
+	if d.State == nil {
+		missing = append(missing, "State")
 	}
 	if d.Blobs == nil {
 		missing = append(missing, "Blobs")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -124,7 +125,7 @@ func setup(t *testing.T, dsn string, maxAttempts int, opts ...func(*pipeline.Dep
 		t.Fatal(err)
 	}
 	deps := pipeline.Deps{
-		Store:       st,
+		State:       &pipeline.SQLState{Store: st},
 		Blobs:       blobs,
 		Audio:       pipeline.AudioRouter{KVS: &pipeline.KVSAudio{Client: client}},
 		Transcriber: asr.None{},
@@ -450,5 +451,36 @@ func TestSpeechFoundBeforeTranscription(t *testing.T) {
 	rec = e.wait(t, func(r *voicemail.Record) bool { return r.Status == voicemail.StatusDelivered })
 	if !rec.Empty || rec.Transcript != "" || transcriptions != 0 {
 		t.Fatalf("silent voicemail: empty %v, transcript %q, %d transcriptions", rec.Empty, rec.Transcript, transcriptions)
+	}
+}
+
+// A job travels as its kind and JSON arguments outside River (SQS on
+// Lambda) and must come back as the same step; anything else is refused.
+func TestDecodeJob(t *testing.T) {
+	for _, job := range []pipeline.Job{
+		pipeline.AudioArgs{ContactID: "c-1", Run: 1},
+		pipeline.TranscribeArgs{ContactID: "c-2", Run: 2},
+		pipeline.DeliverArgs{ContactID: "c-3", Run: 1, Sink: "email"},
+		pipeline.FinalizeArgs{ContactID: "c-4", Run: 3},
+	} {
+		b, err := json.Marshal(job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := pipeline.DecodeJob(job.Kind(), b)
+		if err != nil || got != job {
+			t.Errorf("DecodeJob(%s, %s) = %#v, %v; want %#v", job.Kind(), b, got, err, job)
+		}
+	}
+	for _, bad := range []struct{ kind, args, want string }{
+		{"vmx_nope", `{"contact_id":"c","run":1}`, `unknown job kind "vmx_nope"`},
+		{"vmx_audio", `{"contact_id":"c"`, "vmx_audio: unexpected end of JSON input"},
+		{"vmx_deliver", `{"run":1,"sink":"email"}`, "contact_id and run are required"},
+		{"vmx_finalize", `{"contact_id":"c","run":0}`, "contact_id and run are required"},
+	} {
+		_, err := pipeline.DecodeJob(bad.kind, []byte(bad.args))
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("DecodeJob(%s, %s) error = %v; want it to say %q", bad.kind, bad.args, err, bad.want)
+		}
 	}
 }

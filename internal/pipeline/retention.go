@@ -13,7 +13,7 @@ import (
 // in that order, so that a deletion cut short leaves no row whose files
 // are gone.
 func (p *Pipeline) Delete(ctx context.Context, contactID string) error {
-	rec, err := p.Store.Get(ctx, contactID)
+	rec, err := p.State.Get(ctx, contactID)
 	if err != nil {
 		return fmt.Errorf("pipeline: delete %s: %w", contactID, err)
 	}
@@ -33,20 +33,22 @@ func (p *Pipeline) remove(ctx context.Context, rec *voicemail.Record) error {
 			return fmt.Errorf("%s: %w", rec.ContactID, err)
 		}
 	}
-	return p.Store.Delete(ctx, rec.ContactID)
+	return p.State.Delete(ctx, rec.ContactID)
 }
 
 // Retention deletes voicemails older than Deps.Retention: their recording,
 // their transcript and their row, in that order, so that a sweep cut short
-// leaves no row whose files are gone.
+// leaves no row whose files are gone. A State that cannot list expired
+// voicemails expires them itself (DynamoDB's time to live).
 func (p *Pipeline) Retention(ctx context.Context) error {
-	if p.RetentionAge <= 0 {
+	exp, ok := p.State.(expirer)
+	if p.RetentionAge <= 0 || !ok {
 		return nil
 	}
 	before := p.Now().Add(-p.RetentionAge)
 	deleted := 0
 	for {
-		batch, err := p.Store.Expired(ctx, before, 100)
+		batch, err := exp.Expired(ctx, before, 100)
 		if err != nil {
 			return err
 		}

@@ -9,8 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"github.com/vmx-dev/vmx/internal/asr"
 	"github.com/vmx-dev/vmx/internal/audio/vad"
 	"github.com/vmx-dev/vmx/internal/blob"
@@ -34,15 +32,11 @@ func (p *Pipeline) Accept(ctx context.Context, req *voicemail.Request, invalid s
 	if invalid != "" {
 		rec.Status, rec.Error, rec.FailedStep = voicemail.StatusFailed, invalid, "intake"
 	}
-	var inserted bool
-	err := p.Store.InTx(ctx, func(tx *store.Tx) error {
-		var err error
-		if inserted, err = tx.InsertVoicemail(ctx, rec); err != nil || !inserted || invalid != "" {
-			return err
-		}
-		_, err = tx.Enqueue(ctx, AudioArgs{ContactID: req.ContactID, Run: 1}, nil)
-		return err
-	})
+	var next []Job
+	if invalid == "" {
+		next = append(next, AudioArgs{ContactID: req.ContactID, Run: 1})
+	}
+	inserted, err := p.State.Insert(ctx, rec, next...)
 	if err != nil {
 		return false, fmt.Errorf("pipeline: accept %s: %w", req.ContactID, err)
 	}
@@ -63,7 +57,7 @@ func (p *Pipeline) Accept(ctx context.Context, req *voicemail.Request, invalid s
 // nothing to do: the voicemail was deleted while its job waited, a replay
 // replaced the run, or it already finished.
 func (p *Pipeline) load(ctx context.Context, contactID string, run int) (rec *voicemail.Record, active bool, err error) {
-	rec, err = p.Store.Get(ctx, contactID)
+	rec, err = p.State.Get(ctx, contactID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, false, nil
 	}
@@ -135,20 +129,15 @@ func (p *Pipeline) findSpeech(ctx context.Context, rec *voicemail.Record, f *os.
 }
 
 // commit records a step's result, when the step was just done, and
-// enqueues the jobs that follow it, in one transaction.
-func (p *Pipeline) commit(ctx context.Context, rec *voicemail.Record, changed bool, next ...river.JobArgs) error {
-	return p.Store.InTx(ctx, func(tx *store.Tx) error {
+// enqueues the jobs that follow it, as one change.
+func (p *Pipeline) commit(ctx context.Context, rec *voicemail.Record, changed bool, next ...Job) error {
+	return p.State.Update(ctx, rec.ContactID, func(cur *voicemail.Record) (bool, []Job, error) {
 		if changed {
-			if err := tx.Update(ctx, rec, p.Now().UTC()); err != nil {
-				return err
-			}
+			receipts := cur.Receipts
+			*cur = *rec
+			cur.Receipts = receipts
 		}
-		for _, args := range next {
-			if _, err := tx.Enqueue(ctx, args, nil); err != nil {
-				return err
-			}
-		}
-		return nil
+		return changed, next, nil
 	})
 }
 
@@ -195,7 +184,7 @@ func (p *Pipeline) Transcribe(ctx context.Context, contactID string, run int) er
 		p.log(contactID).Info("empty voicemail not delivered")
 		return p.commit(ctx, rec, !routed, FinalizeArgs{ContactID: contactID, Run: run})
 	}
-	var next []river.JobArgs
+	var next []Job
 	for _, s := range sinks {
 		next = append(next, DeliverArgs{ContactID: contactID, Run: run, Sink: s})
 	}
@@ -283,6 +272,7 @@ func (p *Pipeline) Deliver(ctx context.Context, contactID string, run int, sink 
 	if !ok {
 		return retry.Permanent(fmt.Errorf("deliver: sink %q is no longer configured", sink))
 	}
+	var receipt *voicemail.Receipt
 	if !hasReceipt(rec, sink) {
 		key := DeliveryKey(contactID, sink)
 		delivered := *rec
@@ -303,30 +293,26 @@ func (p *Pipeline) Deliver(ctx context.Context, contactID string, run int, sink 
 			return fmt.Errorf("deliver %s: %w", sink, err)
 		}
 		p.Metrics.deliveries.WithLabelValues(sink, "ok").Inc()
-		receipt := voicemail.Receipt{Sink: sink, Key: key, Detail: detail, DeliveredAt: p.Now().UTC()}
-		if err := p.Store.InTx(ctx, func(tx *store.Tx) error {
-			_, err := tx.AddReceipt(ctx, contactID, receipt)
-			return err
-		}); err != nil {
-			return err
-		}
-		p.log(contactID).Info("delivered", "sink", sink, "detail", detail)
+		receipt = &voicemail.Receipt{Sink: sink, Key: key, Detail: detail, DeliveredAt: p.Now().UTC()}
 	}
 	// The last destination to get the voicemail enqueues finalize: each
-	// checks after its own receipt committed, so at least one sees them all.
-	return p.Store.InTx(ctx, func(tx *store.Tx) error {
-		cur, err := tx.Get(ctx, contactID)
-		if err != nil {
-			return err
+	// checks as its own receipt is stored, so the last one sees them all.
+	err = p.State.Update(ctx, contactID, func(cur *voicemail.Record) (bool, []Job, error) {
+		save := receipt != nil && !hasReceipt(cur, sink)
+		if save {
+			cur.Receipts = append(cur.Receipts, *receipt)
 		}
 		for _, s := range sinks {
 			if !hasReceipt(cur, s) {
-				return nil
+				return save, nil, nil
 			}
 		}
-		_, err = tx.Enqueue(ctx, FinalizeArgs{ContactID: contactID, Run: run}, nil)
-		return err
+		return save, []Job{FinalizeArgs{ContactID: contactID, Run: run}}, nil
 	})
+	if err == nil && receipt != nil {
+		p.log(contactID).Info("delivered", "sink", sink, "detail", receipt.Detail)
+	}
+	return err
 }
 
 func hasReceipt(rec *voicemail.Record, sink string) bool {
@@ -366,22 +352,23 @@ func (p *Pipeline) Finalize(ctx context.Context, contactID string, run int) erro
 // fail marks the voicemail failed at step with err, after the last attempt
 // or a permanent error.
 func (p *Pipeline) fail(ctx context.Context, contactID string, run int, step string, cause error) error {
-	return p.Store.InTx(ctx, func(tx *store.Tx) error {
-		rec, err := tx.Get(ctx, contactID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	failed := false
+	err := p.State.Update(ctx, contactID, func(rec *voicemail.Record) (bool, []Job, error) {
 		if rec.Run != run || rec.Status != voicemail.StatusQueued {
-			return nil
+			return false, nil, nil
 		}
 		rec.Status, rec.Error, rec.FailedStep = voicemail.StatusFailed, cause.Error(), step
+		failed = true
+		return true, nil, nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err == nil && failed {
 		p.Metrics.failures.WithLabelValues(step).Inc()
 		p.log(contactID).Error("voicemail failed", "step", step, "err", cause)
-		return tx.Update(ctx, rec, p.Now().UTC())
-	})
+	}
+	return err
 }
 
 // ErrNotFailed is returned by Retry for a voicemail that has not failed.
@@ -392,25 +379,17 @@ var ErrNotFailed = errors.New("voicemail has not failed")
 // it again.
 func (p *Pipeline) Retry(ctx context.Context, contactID string) (*voicemail.Record, error) {
 	var out *voicemail.Record
-	err := p.Store.InTx(ctx, func(tx *store.Tx) error {
-		rec, err := tx.Get(ctx, contactID)
-		if err != nil {
-			return err
-		}
+	err := p.State.Update(ctx, contactID, func(rec *voicemail.Record) (bool, []Job, error) {
 		if rec.Status != voicemail.StatusFailed {
-			return fmt.Errorf("%w: %s is %s", ErrNotFailed, contactID, rec.Status)
+			return false, nil, fmt.Errorf("%w: %s is %s", ErrNotFailed, contactID, rec.Status)
 		}
 		if rec.FailedStep == "intake" {
-			return fmt.Errorf("%w: the contact record was invalid: %s", ErrInvalid, rec.Error)
+			return false, nil, fmt.Errorf("%w: the contact record was invalid: %s", ErrInvalid, rec.Error)
 		}
 		rec.Run++
 		rec.Status, rec.Error, rec.FailedStep = voicemail.StatusQueued, "", ""
-		if err := tx.Update(ctx, rec, p.Now().UTC()); err != nil {
-			return err
-		}
 		out = rec
-		_, err = tx.Enqueue(ctx, firstUndone(rec), nil)
-		return err
+		return true, []Job{firstUndone(rec)}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: retry %s: %w", contactID, err)
@@ -422,7 +401,7 @@ func (p *Pipeline) Retry(ctx context.Context, contactID string) (*voicemail.Reco
 // firstUndone is the job that resumes a voicemail. Past the audio,
 // transcribe resumes: it fans the deliveries out again, and destinations
 // that have a receipt are skipped.
-func firstUndone(rec *voicemail.Record) contactArgs {
+func firstUndone(rec *voicemail.Record) Job {
 	if rec.Steps[voicemail.StepAudio].IsZero() {
 		return AudioArgs{ContactID: rec.ContactID, Run: rec.Run}
 	}

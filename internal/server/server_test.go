@@ -172,7 +172,7 @@ func newFixtureOn(t testing.TB, st stores, contacts ...string) *fixture {
 		t.Fatal(err)
 	}
 	p, err := pipeline.New(pipeline.Deps{
-		Store: f.store, Blobs: f.blobs,
+		State: &pipeline.SQLState{Store: f.store}, Blobs: f.blobs,
 		Audio:       pipeline.AudioRouter{KVS: &pipeline.KVSAudio{Client: client}, S3: &pipeline.IVRAudio{Open: st.ivr, Wait: time.Hour}},
 		Transcriber: asr.None{}, Sinks: map[string]pipeline.Sink{"webhook": sink},
 		DefaultMode: "webhook", Links: f.links, TempDir: t.TempDir(),
