@@ -277,14 +277,32 @@ func (fr *FragmentReader) closeEnded(off int64) *Fragment {
 	return nil
 }
 
-// pop closes the innermost master; closing the Segment finishes the fragment.
+// pop closes the innermost master; closing the Segment finishes the
+// fragment, and so does closing GetMedia's trailing MILLIS_BEHIND_NOW and
+// CONTINUATION_TOKEN tags, which end a fragment's unknown-size Segment: a
+// live reader then has the fragment as soon as its last byte arrives,
+// rather than when the next fragment begins, up to a fragment later.
 func (fr *FragmentReader) pop() *Fragment {
 	top := fr.stack[len(fr.stack)-1]
 	fr.stack = fr.stack[:len(fr.stack)-1]
-	if top.id == idSegment {
+	switch {
+	case top.id == idSegment:
+		return fr.finish(false)
+	case top.id == idTags && fr.trailerRead():
 		return fr.finish(false)
 	}
 	return nil
+}
+
+// trailerRead reports whether the Tags element just closed was GetMedia's
+// trailer at the top of an unknown-size Segment.
+func (fr *FragmentReader) trailerRead() bool {
+	if len(fr.stack) != 1 || fr.stack[0].id != idSegment || fr.stack[0].end != unknownSize {
+		return false
+	}
+	_, a := fr.frag.Tag(TagMillisBehindNow)
+	_, b := fr.frag.Tag(TagContinuationToken)
+	return a && b
 }
 
 func (fr *FragmentReader) push(off int64, id uint32, size int64, hlen int) error {
@@ -526,32 +544,47 @@ func lacingHeaderLen(flags byte, p []byte) (int, error) {
 
 // peekHeader parses the next element header without consuming it. It
 // returns io.EOF at a clean end of input and io.ErrUnexpectedEOF inside a
-// header.
+// header. It reads no more than the header needs: in a live stream the
+// end of a fragment may be the last byte to arrive for a while.
 func (fr *FragmentReader) peekHeader() (id uint32, size int64, hlen int, err error) {
-	if fr.w-fr.r < 12 {
-		if err := fr.fill(12); err != nil && err != io.EOF && !errors.Is(err, io.ErrUnexpectedEOF) {
-			return 0, 0, 0, err
+	need, ended := 1, false
+	for {
+		if fr.w-fr.r < need && !ended {
+			if err := fr.fill(need); err != nil {
+				if err != io.EOF && !errors.Is(err, io.ErrUnexpectedEOF) {
+					return 0, 0, 0, err
+				}
+				ended = true
+			}
 		}
-		if fr.w == fr.r {
+		p := fr.buf[fr.r:fr.w]
+		if len(p) == 0 {
 			return 0, 0, 0, io.EOF
 		}
-	}
-	p := fr.buf[fr.r:fr.w]
-	id, idLen, ok := readID(p)
-	if !ok {
-		if idLen > len(p) {
-			return 0, 0, 0, io.ErrUnexpectedEOF
+		id, idLen, ok := readID(p)
+		if !ok {
+			if idLen <= len(p) {
+				return 0, 0, 0, syntaxErrorf(fr.Offset(), 0, "invalid element ID byte 0x%02X", p[0])
+			}
+			if ended {
+				return 0, 0, 0, io.ErrUnexpectedEOF
+			}
+			need = idLen
+			continue
 		}
-		return 0, 0, 0, syntaxErrorf(fr.Offset(), 0, "invalid element ID byte 0x%02X", p[0])
-	}
-	size, sizeLen, ok := readSize(p[idLen:])
-	if !ok {
-		if idLen+sizeLen > len(p) {
-			return 0, 0, 0, io.ErrUnexpectedEOF
+		size, sizeLen, ok := readSize(p[idLen:])
+		if !ok {
+			if idLen+sizeLen <= len(p) {
+				return 0, 0, 0, syntaxErrorf(fr.Offset(), id, "invalid size byte 0x00")
+			}
+			if ended {
+				return 0, 0, 0, io.ErrUnexpectedEOF
+			}
+			need = idLen + sizeLen
+			continue
 		}
-		return 0, 0, 0, syntaxErrorf(fr.Offset(), id, "invalid size byte 0x00")
+		return id, size, idLen + sizeLen, nil
 	}
-	return id, size, idLen + sizeLen, nil
 }
 
 // readID decodes an element ID, keeping its marker bits. On failure n is the

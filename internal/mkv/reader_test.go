@@ -323,3 +323,51 @@ func TestFragmentClone(t *testing.T) {
 		t.Fatal("clone changed when the reader moved on")
 	}
 }
+
+// A live GetMedia stream holds each fragment open until the next begins,
+// a second later in Connect's streams; the trailing MILLIS_BEHIND_NOW and
+// CONTINUATION_TOKEN tags end it. The reader must hand the fragment out
+// when the trailer arrives, reading nothing past it, and read on after it.
+func TestFragmentEndsAtGetMediaTrailer(t *testing.T) {
+	var stream [][]byte
+	for i, layout := range []Layout{LayoutCA, LayoutNN} {
+		f, err := AppendConnectFragment(nil, &ConnectFragment{
+			Layout: layout, FragmentNumber: fmt.Sprint(100 + i), ContactID: "c-1",
+			From: make([]byte, 2048), To: make([]byte, 2048),
+			Trailer: &Trailer{MillisBehindNow: 10, ContinuationToken: fmt.Sprint(100 + i)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream = append(stream, f)
+	}
+	pr, pw := io.Pipe()
+	fr := NewFragmentReader(pr)
+	got := make(chan string)
+	go func() {
+		defer close(got)
+		for {
+			f, err := fr.Next()
+			if err != nil {
+				got <- err.Error()
+				return
+			}
+			got <- fmt.Sprintf("%s complete=%v blocks=%d", f.FragmentNumber(), f.Complete(), len(f.Blocks))
+		}
+	}()
+	for i, b := range stream {
+		if _, err := pw.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		// The writer is now blocked until the reader wants more: the
+		// fragment must come out without another byte.
+		want := fmt.Sprintf("%d complete=true blocks=4", 100+i)
+		if g := <-got; g != want {
+			t.Fatalf("fragment %d: got %q, want %q", i, g, want)
+		}
+	}
+	pw.Close()
+	if g := <-got; g != io.EOF.Error() {
+		t.Fatalf("after the last fragment: %q, want EOF", g)
+	}
+}
