@@ -13,7 +13,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Main(ctx, os.Args[1:], cli.StdEnv())
+	code := cli.Main(ctx, cli.Args(os.Args, os.Getenv), cli.StdEnv())
 	stop()
 	os.Exit(code)
 }

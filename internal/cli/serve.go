@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -131,15 +132,7 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool, awsOp
 		return nil, fmt.Errorf("aws: %w", err)
 	}
 	s3Client := newS3Client(cfg, awsCfg)
-	var blobs blob.Store
-	if cfg.S3.Bucket != "" {
-		if blobs, err = blob.NewS3(s3Client, cfg.S3.Bucket, blob.S3Options{}); err != nil {
-			return nil, err
-		}
-	} else if blobs, err = blob.NewLocal(filepath.Join(cfg.DataDir, "blobs")); err != nil {
-		return nil, err
-	}
-	kvsClient, err := kvs.New(awsCfg, kvs.Options{Endpoint: cfg.KVS.Endpoint, Logger: log.With("component", "kvs")})
+	blobs, err := newBlobs(cfg, s3Client)
 	if err != nil {
 		return nil, err
 	}
@@ -147,31 +140,107 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool, awsOp
 		return nil, err
 	}
 	signer := media.Signer{Secret: []byte(cfg.LinkSecret), BaseURL: cfg.PublicURL}
-	links := linker{signer: signer, lifetime: cfg.Links.Lifetime}
-	deliver, err := newDelivery(cfg, awsCfg, signer, log)
+	// vmx's own web inbox is always a destination: mode inbox.
+	parts, err := newPipeline(cfg, awsCfg, s3Client, &pipeline.SQLState{Store: a.store}, blobs, signer,
+		map[string]pipeline.Sink{"inbox": web.NewSink(a.store)}, log)
 	if err != nil {
 		a.close()
+		return nil, err
+	}
+	a.closers = append(a.closers, parts.close)
+	a.pipeline = parts.pipeline
+	if work {
+		removeStaleTemp(a.pipeline.TempDir, cfg.Jobs.RescueAfter, log)
+	}
+	a.intake = intakeConfig(cfg)
+	if !work {
+		return a, nil
+	}
+	mediaHandler, err := newMediaHandler(cfg, signer, audioKeys(a.store.Get), blobs, log)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.registry = prometheus.NewRegistry()
+	if err := registerMetrics(a.registry, a.pipeline.Metrics, a.store); err != nil {
+		a.close()
+		return nil, err
+	}
+	if err := a.openCalls(cfg, parts.kvs, blobs, parts.engine, log); err != nil {
+		a.close()
+		return nil, err
+	}
+	if a.inbox, err = web.New(web.Config{PublicURL: cfg.PublicURL, Location: cfg.Location()}, web.Deps{
+		Store:       a.store,
+		MediaURL:    a.pipeline.Links.URL,
+		Transcripts: blobs,
+		Delete:      a.pipeline.Delete,
+		Retry:       func(ctx context.Context, id string) error { _, err := a.pipeline.Retry(ctx, id); return err },
+		Redact:      parts.text.redact,
+		Logger:      log.With("component", "inbox"),
+	}); err != nil {
+		a.close()
+		return nil, err
+	}
+	if a.api, err = server.New(server.Config{
+		Pipeline: a.pipeline, Store: a.store, Intake: a.intake, APIKey: cfg.APIKey, NoAuth: cfg.APIAuth == "none",
+		Media: mediaHandler, Presigner: parts.presigner, Inbox: a.inbox, Recordings: a.recorder.Handler(), Live: a.liveHandler(),
+		Registry: a.registry, Logger: log.With("component", "api"),
+	}); err != nil {
+		a.close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// newBlobs is the blob store of recordings and transcripts: the S3 bucket
+// when s3.bucket is set, else files in the data directory.
+func newBlobs(cfg *config.Config, s3Client *s3.Client) (blob.Store, error) {
+	if cfg.S3.Bucket != "" {
+		return blob.NewS3(s3Client, cfg.S3.Bucket, blob.S3Options{})
+	}
+	return blob.NewLocal(filepath.Join(cfg.DataDir, "blobs"))
+}
+
+// pipelineParts is the pipeline, with the parts of it vmx serve also uses.
+type pipelineParts struct {
+	pipeline  *pipeline.Pipeline
+	kvs       *kvs.Client
+	engine    asr.Engine
+	presigner http.Handler // nil without Amazon Connect
+	text      textFilters
+	close     func() // releases the engine
+}
+
+// newPipeline builds the pipeline over state and blobs with the audio
+// sources, engine, text steps and destinations cfg sets up, for vmx serve
+// and the Lambda functions alike. sinks are destinations of the caller's
+// own (vmx serve's inbox).
+func newPipeline(cfg *config.Config, awsCfg aws.Config, s3Client *s3.Client, state pipeline.State, blobs blob.Store,
+	signer media.Signer, sinks map[string]pipeline.Sink, log *slog.Logger) (*pipelineParts, error) {
+	kvsClient, err := kvs.New(awsCfg, kvs.Options{Endpoint: cfg.KVS.Endpoint, Logger: log.With("component", "kvs")})
+	if err != nil {
+		return nil, err
+	}
+	deliver, err := newDelivery(cfg, awsCfg, signer, log)
+	if err != nil {
+		return nil, err
+	}
+	text, err := textSteps(cfg)
+	if err != nil {
 		return nil, err
 	}
 	engine, closeEngine, err := newEngine(cfg, log)
 	if err != nil {
-		a.close()
 		return nil, err
 	}
-	a.closers = append(a.closers, closeEngine)
-	text, err := textSteps(cfg)
-	if err != nil {
-		a.close()
-		return nil, err
-	}
-	// vmx's own web inbox is always a destination: mode inbox.
-	deliver.sinks["inbox"] = web.NewSink(a.store)
+	maps.Copy(deliver.sinks, sinks)
 	finalizers := deliver.finalizers
-	if aws, ok := engine.(*awstranscribe.Engine); ok {
-		finalizers = append(finalizers, deleteTranscriptionJob{aws})
+	if batch, ok := engine.(*awstranscribe.Engine); ok {
+		finalizers = append(finalizers, deleteTranscriptionJob{batch})
 	}
-	a.pipeline, err = pipeline.New(pipeline.Deps{
-		State: &pipeline.SQLState{Store: a.store},
+	p, err := pipeline.New(pipeline.Deps{
+		State: state,
 		Blobs: blobs,
 		Audio: pipeline.AudioRouter{
 			KVS: &pipeline.KVSAudio{Client: kvsClient},
@@ -194,67 +263,50 @@ func openApp(ctx context.Context, env *Env, cfg *config.Config, work bool, awsOp
 		Summarizer:   deliver.summarizer,
 		Location:     cfg.Location(),
 		DefaultMode:  cfg.DefaultMode,
-		Links:        links,
+		Links:        linker{signer: signer, lifetime: cfg.Links.Lifetime},
 		RetentionAge: time.Duration(cfg.Retention.Days) * 24 * time.Hour,
 		TempDir:      tempDir(cfg),
 		Logger:       log,
 	})
+	if err == nil {
+		err = os.MkdirAll(p.TempDir, 0o755)
+	}
 	if err != nil {
-		a.close()
+		closeEngine()
 		return nil, err
 	}
-	if err := os.MkdirAll(a.pipeline.TempDir, 0o755); err != nil {
-		a.close()
-		return nil, err
-	}
-	if work {
-		removeStaleTemp(a.pipeline.TempDir, cfg.Jobs.RescueAfter, log)
-	}
-	a.intake = ctr.Config{Prefixes: cfg.AttributePrefixes, Language: cfg.Defaults.Language, QueueARN: cfg.Defaults.QueueARN, Mode: cfg.DefaultMode}
-	if !work {
-		return a, nil
-	}
-	mediaHandler, err := media.NewHandler(media.Config{
+	return &pipelineParts{pipeline: p, kvs: kvsClient, engine: engine, presigner: deliver.presigner, text: text, close: closeEngine}, nil
+}
+
+// intakeConfig says how contact records are read, wherever they come from.
+func intakeConfig(cfg *config.Config) ctr.Config {
+	return ctr.Config{Prefixes: cfg.AttributePrefixes, Language: cfg.Defaults.Language, QueueARN: cfg.Defaults.QueueARN, Mode: cfg.DefaultMode}
+}
+
+// newMediaHandler serves media links: vmx serve's /v1/media/ and the media
+// function's.
+func newMediaHandler(cfg *config.Config, signer media.Signer, contacts media.Resolver, blobs blob.Store, log *slog.Logger) (*media.Handler, error) {
+	return media.NewHandler(media.Config{
 		Signer:     signer,
-		Contacts:   media.ResolverFunc(a.lookupAudio),
+		Contacts:   contacts,
 		Blobs:      blobs,
 		PresignTTL: cfg.Links.PresignTTL,
 		Logger:     log.With("component", "media"),
 	})
-	if err != nil {
-		a.close()
-		return nil, err
-	}
-	a.registry = prometheus.NewRegistry()
-	if err := registerMetrics(a.registry, a.pipeline.Metrics, a.store); err != nil {
-		a.close()
-		return nil, err
-	}
-	if err := a.openCalls(cfg, kvsClient, blobs, engine, log); err != nil {
-		a.close()
-		return nil, err
-	}
-	if a.inbox, err = web.New(web.Config{PublicURL: cfg.PublicURL, Location: cfg.Location()}, web.Deps{
-		Store:       a.store,
-		MediaURL:    links.URL,
-		Transcripts: blobs,
-		Delete:      a.pipeline.Delete,
-		Retry:       func(ctx context.Context, id string) error { _, err := a.pipeline.Retry(ctx, id); return err },
-		Redact:      text.redact,
-		Logger:      log.With("component", "inbox"),
-	}); err != nil {
-		a.close()
-		return nil, err
-	}
-	if a.api, err = server.New(server.Config{
-		Pipeline: a.pipeline, Store: a.store, Intake: a.intake, APIKey: cfg.APIKey, NoAuth: cfg.APIAuth == "none",
-		Media: mediaHandler, Presigner: deliver.presigner, Inbox: a.inbox, Recordings: a.recorder.Handler(), Live: a.liveHandler(),
-		Registry: a.registry, Logger: log.With("component", "api"),
-	}); err != nil {
-		a.close()
-		return nil, err
-	}
-	return a, nil
+}
+
+// audioKeys finds a contact's recording in the voicemails get reads.
+func audioKeys(get func(ctx context.Context, contactID string) (*voicemail.Record, error)) media.Resolver {
+	return media.ResolverFunc(func(ctx context.Context, contactID string) (string, error) {
+		rec, err := get(ctx, contactID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && rec.AudioKey == "") {
+			return "", fmt.Errorf("%w: %s", media.ErrUnknownContact, contactID)
+		}
+		if err != nil {
+			return "", err
+		}
+		return rec.AudioKey, nil
+	})
 }
 
 // openCalls builds call recording and, with a target, live transcription.
@@ -340,17 +392,6 @@ func dbDSN(cfg *config.Config) string {
 		return d.DSN
 	}
 	return "sqlite://" + d.DSN
-}
-
-func (a *app) lookupAudio(ctx context.Context, contactID string) (string, error) {
-	rec, err := a.store.Get(ctx, contactID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && rec.AudioKey == "") {
-		return "", fmt.Errorf("%w: %s", media.ErrUnknownContact, contactID)
-	}
-	if err != nil {
-		return "", err
-	}
-	return rec.AudioKey, nil
 }
 
 // serve runs the API and the workers until ctx ends, then stops them:

@@ -55,10 +55,10 @@ func (TranscribeArgs) InsertOpts() river.InsertOpts { return uniqueByArgs() }
 func (DeliverArgs) InsertOpts() river.InsertOpts    { return uniqueByArgs() }
 func (FinalizeArgs) InsertOpts() river.InsertOpts   { return uniqueByArgs() }
 
-func (a AudioArgs) contact() (string, int)      { return a.ContactID, a.Run }
-func (a TranscribeArgs) contact() (string, int) { return a.ContactID, a.Run }
-func (a DeliverArgs) contact() (string, int)    { return a.ContactID, a.Run }
-func (a FinalizeArgs) contact() (string, int)   { return a.ContactID, a.Run }
+func (a AudioArgs) Contact() (string, int)      { return a.ContactID, a.Run }
+func (a TranscribeArgs) Contact() (string, int) { return a.ContactID, a.Run }
+func (a DeliverArgs) Contact() (string, int)    { return a.ContactID, a.Run }
+func (a FinalizeArgs) Contact() (string, int)   { return a.ContactID, a.Run }
 
 // Workers returns River workers that run the steps.
 func (p *Pipeline) Workers() *river.Workers {
@@ -119,7 +119,7 @@ func (p *Pipeline) Run(ctx context.Context, job Job, attempt, maxAttempts int) (
 	if err == nil {
 		return false, nil
 	}
-	id, run := job.contact()
+	id, run := job.Contact()
 	if retry.IsPermanent(err) || attempt >= maxAttempts {
 		if ferr := p.fail(ctx, id, run, step, err); ferr != nil {
 			return false, ferr // retried: the failure must be recorded
@@ -150,7 +150,7 @@ func DecodeJob(kind string, args []byte) (Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: job %s: %w", kind, err)
 	}
-	if id, run := job.contact(); id == "" || run < 1 {
+	if id, run := job.Contact(); id == "" || run < 1 {
 		return nil, fmt.Errorf("pipeline: job %s: contact_id and run are required", kind)
 	}
 	return job, nil

@@ -13,7 +13,8 @@ import (
 // format.
 type Job interface {
 	Kind() string
-	contact() (id string, run int)
+	// Contact names the voicemail the job is for, and its run.
+	Contact() (id string, run int)
 }
 
 // State keeps the voicemails and the steps waiting to run on them: the

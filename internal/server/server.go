@@ -115,6 +115,7 @@ type httpError struct {
 }
 
 func (e *httpError) Error() string { return e.err.Error() }
+func (e *httpError) Unwrap() error { return e.err }
 
 func errorf(status int, format string, args ...any) error {
 	return &httpError{status, fmt.Errorf(format, args...)}

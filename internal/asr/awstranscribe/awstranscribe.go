@@ -134,6 +134,14 @@ func JobName(contactID string) string {
 	return string(b[:min(len(b), maxJobName)])
 }
 
+// ContactIDFromJobName returns the contact of a job JobName named, for
+// Transcribe's job state change events; false for a job vmx did not name.
+// Contact IDs are UUIDs, which JobName keeps as they are.
+func ContactIDFromJobName(name string) (string, bool) {
+	id, ok := strings.CutPrefix(name, "vmx_")
+	return id, ok && id != ""
+}
+
 // OutputKey returns the key Transcribe writes the transcript of wavKey
 // to: the leading "recordings/" replaced by Config.OutputPrefix (or the
 // prefix added) and ".wav" by ".json".

@@ -461,6 +461,18 @@ func TestJobName(t *testing.T) {
 	}
 }
 
+func TestContactIDFromJobName(t *testing.T) {
+	const id = "3f2b1c9e-8a7d-4e6f-9b0a-1c2d3e4f5a6b"
+	if got, ok := ContactIDFromJobName(JobName(id)); !ok || got != id {
+		t.Errorf("ContactIDFromJobName(JobName(%q)) = %q, %v", id, got, ok)
+	}
+	for _, name := range []string{"vmx_", "other-job", "VMX_" + id, ""} {
+		if got, ok := ContactIDFromJobName(name); ok {
+			t.Errorf("ContactIDFromJobName(%q) = %q, true; want false", name, got)
+		}
+	}
+}
+
 func TestOutputKey(t *testing.T) {
 	e, _, _, _ := setup(t, Config{})
 	p, _, _, _ := setup(t, Config{OutputPrefix: "raw/"})

@@ -1,0 +1,4 @@
+package awsstate
+
+// MaxAttempts is how many rounds Update tries before giving up.
+const MaxAttempts = maxAttempts
