@@ -75,11 +75,12 @@ func newEngine(cfg *config.Config, log *slog.Logger) (asr.Engine, func(), error)
 		})
 		e, err := awstranscribe.New(transcribe.NewFromConfig(awsCfg), awstranscribe.S3Fetcher(s3Client), awstranscribe.Config{
 			Bucket:           cfg.S3.Bucket,
-			OutputPrefix:     "transcripts-aws/", // vmx's own transcript keeps transcripts/…
+			OutputPrefix:     "transcripts/aws/", // beside vmx's own transcripts/YYYY/…, under the same grants and lifecycle
 			DefaultLanguage:  cfg.Defaults.Language,
 			Vocabulary:       cfg.Transcribe.Vocabulary,
 			RedactPII:        cfg.Transcribe.RedactPII,
 			IdentifyLanguage: cfg.Transcribe.IdentifyLanguage,
+			OutputKMSKey:     cfg.Transcribe.OutputKMSKey,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("transcriber: %w", err)

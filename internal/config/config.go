@@ -194,6 +194,7 @@ type Transcribe struct {
 	Vocabulary       string // custom vocabulary name
 	RedactPII        bool
 	IdentifyLanguage bool
+	OutputKMSKey     string // KMS key of Transcribe's output
 }
 
 // VAD configures voice activity detection.

@@ -212,6 +212,9 @@ func (e *Engine) startInput(wavKey string, opts asr.Options) *transcribe.StartTr
 		OutputBucketName:     aws.String(c.OutputBucket),
 		OutputKey:            aws.String(e.OutputKey(wavKey)),
 	}
+	if c.OutputKMSKey != "" {
+		in.OutputEncryptionKMSKeyId = aws.String(c.OutputKMSKey)
+	}
 	if c.IdentifyLanguage {
 		in.IdentifyLanguage = aws.Bool(true)
 		for _, l := range c.LanguageOptions {

@@ -117,6 +117,9 @@ func TestStartRequest(t *testing.T) {
 			Vocabulary: "vmx-names"}, "en-US",
 			with(map[string]any{"IdentifyLanguage": true, "LanguageOptions": []any{"en-US", "es-US"},
 				"LanguageIdSettings": map[string]any{"en-US": map[string]any{"VocabularyName": "vmx-names"}}}), false},
+		"output under a KMS key": {Config{OutputKMSKey: "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}, "en-US",
+			with(map[string]any{"LanguageCode": "en-US",
+				"OutputEncryptionKMSKeyId": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}), false},
 		"identify any language": {Config{IdentifyLanguage: true}, "",
 			with(map[string]any{"IdentifyLanguage": true}), false},
 	}

@@ -31,6 +31,10 @@ type Config struct {
 	// recordings/2025/09/13/<cid>.wav → transcripts/2025/09/13/<cid>.json.
 	// Default DefaultOutputPrefix.
 	OutputPrefix string
+	// OutputKMSKey, when set, is the KMS key (id, ARN or alias) Transcribe
+	// encrypts its output with; otherwise the output bucket's default
+	// encryption does not apply and Transcribe uses SSE-S3.
+	OutputKMSKey string
 
 	// DefaultLanguage is the language of contacts whose Options.Language is
 	// empty. Default DefaultLanguage (VMX had no default and failed).
