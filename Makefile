@@ -83,5 +83,12 @@ fuzz:
 demo:
 	ONCE='$(ONCE)' GO='$(GO)' MAKE='$(MAKE)' ./scripts/demo.sh $(VMX) $(DEMO_DIR)
 
+# AWS Lambda packages: dist/lambda/vmx-lambda-{arm64,x86_64}.zip (the vmx
+# binary as bootstrap, provided.al2023) and the CloudFormation template;
+# prints their sha256 and the upload commands (docs/deploy-aws.md).
+.PHONY: lambda
+lambda:
+	GO=$(GO) ./scripts/lambda-package.sh dist/lambda
+
 clean:
 	rm -rf $(BIN) out
