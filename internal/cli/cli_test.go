@@ -142,13 +142,16 @@ func TestExtractFailures(t *testing.T) {
 		code     int
 		inStderr string
 	}{
-		"other contact":    {[]string{"extract", fixture(t, "synthetic/connect_stream_reuse.mkv"), "--contact-id", "00000000-0000-4000-8000-000000000000", "-o", existing}, 1, "no fragment matched"},
-		"corrupt input":    {[]string{"extract", corrupt, "-o", existing}, 1, "offset 34808"},
-		"video only":       {[]string{"extract", fixture(t, "real/test_mixed_tags.mkv"), "-o", existing}, 1, "V_MS/VFW/FOURCC"},
-		"missing input":    {[]string{"extract", filepath.Join(dir, "nope.mkv"), "-o", existing}, 1, "no such file"},
-		"bad track":        {[]string{"extract", corrupt, "--track", "left"}, 2, "--track"},
-		"bad time":         {[]string{"extract", corrupt, "--start-time", "yesterday"}, 2, "RFC 3339"},
-		"bad fragment":     {[]string{"extract", corrupt, "--start-fragment", "12x", "-o", existing}, 1, "decimal digits"},
+		"other contact":      {[]string{"extract", fixture(t, "synthetic/connect_stream_reuse.mkv"), "--contact-id", "00000000-0000-4000-8000-000000000000", "-o", existing}, 1, "no fragment matched"},
+		"corrupt input":      {[]string{"extract", corrupt, "-o", existing}, 1, "offset 34808"},
+		"video only":         {[]string{"extract", fixture(t, "real/test_mixed_tags.mkv"), "-o", existing}, 1, "V_MS/VFW/FOURCC"},
+		"missing input":      {[]string{"extract", filepath.Join(dir, "nope.mkv"), "-o", existing}, 1, "no such file"},
+		"bad track":          {[]string{"extract", corrupt, "--track", "left"}, 2, "--track"},
+		"bad time":           {[]string{"extract", corrupt, "--start-time", "yesterday"}, 2, "RFC 3339"},
+		"bad fragment":       {[]string{"extract", filepath.Join(dir, "nope.mkv"), "--start-fragment", "12a", "-o", existing}, 2, `fragment number "12a" is not 1 to 128 decimal digits`},
+		"fragments reversed": {[]string{"extract", filepath.Join(dir, "nope.mkv"), "--start-fragment", "20", "--stop-fragment", "3"}, 2, "start fragment 20 is after stop fragment 3"},
+		"times reversed": {[]string{"extract", "--stream-arn", "arn:aws:kinesisvideo:us-east-1:111122223333:stream/x/1", "--start-time", "2026-01-01T00:00:30Z", "--stop-time", "2026-01-01T00:00:00Z"},
+			2, "start time 2026-01-01T00:00:30Z is after stop time 2026-01-01T00:00:00Z"},
 		"two inputs":       {[]string{"extract", corrupt, corrupt}, 2, "exactly one INPUT"},
 		"input and stream": {[]string{"extract", corrupt, "--stream-arn", "arn:x"}, 2, "not both"},
 	}

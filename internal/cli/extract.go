@@ -91,6 +91,11 @@ func runExtract(ctx context.Context, env *Env, args []string) (int, error) {
 	if opts.StopTime, err = parseTime("--stop-time", f.stopTime); err != nil {
 		return 2, err
 	}
+	// A selection that cannot match is refused before any input is opened
+	// or request sent.
+	if err := opts.Validate(); err != nil {
+		return 2, usageError{err.Error()}
+	}
 
 	var input string
 	switch {
@@ -220,7 +225,9 @@ func defaultOutput(output, contactID, input string) string {
 
 // outputs are the WAV files of one extraction, written under temporary
 // names and renamed into place only when the extraction succeeds, so a
-// failure never leaves a partial file or clobbers an existing one.
+// failure never leaves a partial file or clobbers an existing one. Devices
+// and FIFOs are written in place, with a streaming WAV header (see
+// pendingFile).
 type outputs struct {
 	from, to, stereo *outputFile
 }
@@ -272,7 +279,7 @@ func createOutput(env *Env, path string, channels int) (*outputFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := wav.NewWriter(p, format, wav.UnknownLength)
+	w, err := wav.NewWriter(p.W, format, wav.UnknownLength)
 	if err != nil {
 		p.abort()
 		return nil, err

@@ -41,7 +41,7 @@ func (k *kvsFlags) openSource(ctx context.Context, env *Env, opts *extract.Optio
 	if err != nil {
 		return nil, nil, fmt.Errorf("aws config: %w", err)
 	}
-	client, err := kvs.New(cfg, kvs.Options{Endpoint: k.endpoint, Logger: env.Logger.With("component", "kvs")})
+	client, err := kvs.New(cfg, kvs.Options{Endpoint: k.endpoint, Logger: env.Logger})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -177,7 +177,7 @@ func Run(ctx context.Context, src Source, opts Options, out Outputs) (*Report, e
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := opts.validate(); err != nil {
+	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	x := &extractor{
@@ -221,7 +221,9 @@ func Run(ctx context.Context, src Source, opts Options, out Outputs) (*Report, e
 	return x.rep, err
 }
 
-func (o Options) validate() error {
+// Validate reports a selection that cannot match: a malformed fragment
+// number, or a range whose start is after its stop.
+func (o Options) Validate() error {
 	for _, n := range []string{o.StartFragment, o.StopFragment} {
 		if n != "" && !mkv.ValidFragmentNumber(n) {
 			return fmt.Errorf("extract: fragment number %q is not 1 to 128 decimal digits", n)
@@ -231,7 +233,7 @@ func (o Options) validate() error {
 		return fmt.Errorf("extract: start fragment %s is after stop fragment %s", o.StartFragment, o.StopFragment)
 	}
 	if !o.StartTime.IsZero() && !o.StopTime.IsZero() && o.StartTime.After(o.StopTime) {
-		return fmt.Errorf("extract: start time %s is after stop time %s", o.StartTime.Format(time.RFC3339), o.StopTime.Format(time.RFC3339))
+		return fmt.Errorf("extract: start time %s is after stop time %s", o.StartTime.Format(time.RFC3339Nano), o.StopTime.Format(time.RFC3339Nano))
 	}
 	return nil
 }
@@ -246,12 +248,14 @@ func (x *extractor) noAudio() error {
 	switch {
 	case r.FragmentsKept > 0 && audio:
 		return nil
+	case r.FragmentsKept > 0 && len(r.TracksSeen) == 0:
+		return fmt.Errorf("%w: %s kept but none has a track", ErrNoAudio, fragments(r.FragmentsKept))
 	case r.FragmentsKept > 0:
 		var names []string
 		for _, t := range r.TracksSeen {
 			names = append(names, fmt.Sprintf("%d %q %s", t.Number, t.Name, t.CodecID))
 		}
-		return fmt.Errorf("%w: %d fragments kept but none has an AUDIO_FROM_CUSTOMER or AUDIO_TO_CUSTOMER track (tracks: %s)", ErrNoAudio, r.FragmentsKept, strings.Join(names, ", "))
+		return fmt.Errorf("%w: %s kept but none has an AUDIO_FROM_CUSTOMER or AUDIO_TO_CUSTOMER track (tracks: %s)", ErrNoAudio, fragments(r.FragmentsKept), strings.Join(names, ", "))
 	case r.FragmentsSeen == 0:
 		return fmt.Errorf("%w: the input holds no fragment", ErrNoAudio)
 	case r.SkippedOtherContact == r.FragmentsSeen-len(r.ErrorChunks) && r.SkippedOtherContact > 0:
@@ -259,6 +263,14 @@ func (x *extractor) noAudio() error {
 	}
 	return fmt.Errorf("%w: %d fragments seen, %d of other contacts, %d out of range, %d error chunks",
 		ErrNoAudio, r.FragmentsSeen, r.SkippedOtherContact, r.SkippedOutOfRange, len(r.ErrorChunks))
+}
+
+// fragments counts fragments in words: "1 fragment", "2 fragments".
+func fragments(n int) string {
+	if n == 1 {
+		return "1 fragment"
+	}
+	return fmt.Sprintf("%d fragments", n)
 }
 
 func (x *extractor) run(ctx context.Context, src Source) error {
@@ -334,6 +346,7 @@ func (x *extractor) keep(f *mkv.Fragment) error {
 	r.LastFragment = num
 	if f.Truncated {
 		r.TruncatedFragments = append(r.TruncatedFragments, num)
+		x.warn(fmt.Sprintf("fragment %s is truncated: only its %d complete blocks are kept", num, len(f.Blocks)))
 	}
 	if mt, ok := f.Tag(mkv.TagMimeType); ok && !strings.HasPrefix(mt, "audio/L16;rate=8000;channels=1") {
 		x.warn(fmt.Sprintf("fragment %s declares MimeType %q; its audio is read as 8 kHz mono s16le", num, mt))

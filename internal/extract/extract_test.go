@@ -8,6 +8,8 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,6 +80,9 @@ func TestGapReportAndFill(t *testing.T) {
 	}
 	if len(rep.TruncatedFragments) != 1 || rep.TruncatedFragments[0] != "91343852333181553735538879356468155603100391038" {
 		t.Fatalf("truncated %v", rep.TruncatedFragments)
+	}
+	if want := "fragment 91343852333181553735538879356468155603100391038 is truncated: only its 10 complete blocks are kept"; !slices.Contains(rep.Warnings, want) {
+		t.Fatalf("warnings %q, want %q", rep.Warnings, want)
 	}
 	left, right := deinterleave(stereo.Bytes())
 	if !bytes.Equal(left, from.Bytes()) || !bytes.Equal(right, to.Bytes()) {
@@ -186,11 +191,15 @@ func fragmentNumbers(t *testing.T, data []byte) []string {
 }
 
 func TestRealCapturesReportVideoTracks(t *testing.T) {
-	for _, name := range []string{"real/test_mixed_tags.mkv", "real/output-get-media-equal-timecode.mkv", "real/test_tags_empty_cluster.mkv"} {
+	for name, reason := range map[string]string{
+		"real/test_mixed_tags.mkv":                 `10 fragments kept but none has an AUDIO_FROM_CUSTOMER or AUDIO_TO_CUSTOMER track (tracks: 1 "test track" V_MS/VFW/FOURCC)`,
+		"real/output-get-media-equal-timecode.mkv": "2 fragments kept but none has an AUDIO_FROM_CUSTOMER",
+		"real/test_tags_empty_cluster.mkv":         "1 fragment kept but none has a track",
+	} {
 		t.Run(filepath.Base(name), func(t *testing.T) {
 			rep, err := Run(context.Background(), mkv.NewFragmentReader(bytes.NewReader(fixture(t, name))), Options{}, Outputs{From: io.Discard})
-			if !errors.Is(err, ErrNoAudio) {
-				t.Fatalf("error %v, want ErrNoAudio", err)
+			if !errors.Is(err, ErrNoAudio) || !strings.Contains(err.Error(), reason) {
+				t.Fatalf("error %v, want ErrNoAudio saying %q", err, reason)
 			}
 			if name != "real/test_tags_empty_cluster.mkv" && (len(rep.TracksSeen) != 1 || rep.TracksSeen[0].Type != 1 || rep.TracksSeen[0].Used != "") {
 				t.Fatalf("tracks seen %+v, want one unused video track", rep.TracksSeen)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -115,6 +116,22 @@ func (s Stream) validate() error {
 		return errors.New("stream ARN or name required")
 	}
 	return nil
+}
+
+// created returns when the stream was created: the last part of a KVS
+// stream ARN is its creation time in Unix milliseconds
+// (arn:aws:kinesisvideo:REGION:ACCOUNT:stream/NAME/1736282293468). Without
+// an ARN it returns the Unix epoch, which KVS engineers suggest as the
+// start of a ListFragments range for "everything".
+func (s Stream) created() time.Time {
+	resource := s.ARN[strings.LastIndexByte(s.ARN, ':')+1:]
+	if rest, ok := strings.CutPrefix(resource, "stream/"); ok {
+		_, ms, _ := strings.Cut(rest, "/")
+		if v, err := strconv.ParseInt(ms, 10, 64); err == nil && v > 0 {
+			return time.UnixMilli(v)
+		}
+	}
+	return time.Unix(0, 0)
 }
 
 // streamRef is the stream part of every request body; KVS takes either

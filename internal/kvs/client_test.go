@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -294,4 +295,17 @@ func readLiveAll(t *testing.T, c *Client, l Live) (digest, error) {
 	}
 	defer lr.Close()
 	return drain(lr)
+}
+
+// tokenPattern accepts what the API's ContinuationToken pattern does.
+func TestTokenPattern(t *testing.T) {
+	api := regexp.MustCompile(`^[a-zA-Z0-9_.\-]{1,128}$`)
+	for _, s := range []string{
+		"", "9", "91343852333181553735538879356468155603100391038", "a-b_c.D", strings.Repeat("x", 128), strings.Repeat("x", 129),
+		"a b", "a/b", "a+b", "é", "a\x00", "-", "[", "`", "{",
+	} {
+		if got, want := tokenPattern.MatchString(s), api.MatchString(s); got != want {
+			t.Errorf("%q: %v, want %v", s, got, want)
+		}
+	}
 }

@@ -20,7 +20,7 @@ type Range struct {
 	// numbers (decimal, inclusive); either may be empty.
 	StartFragment, StopFragment string
 	// StartTime and StopTime bound the fragments by server timestamp. A zero
-	// StopTime means now.
+	// StartTime means the stream's creation, a zero StopTime now.
 	StartTime, StopTime time.Time
 }
 
@@ -36,15 +36,11 @@ func (r Range) validate() error {
 	if r.StartFragment != "" && r.StopFragment != "" && mkv.CompareFragmentNumbers(r.StartFragment, r.StopFragment) > 0 {
 		return fmt.Errorf("start fragment %s after stop fragment %s", r.StartFragment, r.StopFragment)
 	}
-	if r.StartTime.IsZero() {
-		if !r.StopTime.IsZero() {
-			return errors.New("stop time without start time")
-		}
-		if r.StartFragment == "" {
-			return errors.New("need a start time or a start fragment")
-		}
-	} else if !r.StopTime.IsZero() && r.StopTime.Before(r.StartTime) {
-		return fmt.Errorf("stop time %s before start time %s", r.StopTime, r.StartTime)
+	if r.StartTime.IsZero() && r.StopTime.IsZero() && r.StartFragment == "" {
+		return errors.New("need a start time, a stop time or a start fragment")
+	}
+	if !r.StartTime.IsZero() && !r.StopTime.IsZero() && r.StopTime.Before(r.StartTime) {
+		return fmt.Errorf("start time %s is after stop time %s", rfc3339(r.StartTime), rfc3339(r.StopTime))
 	}
 	return nil
 }
@@ -54,9 +50,11 @@ func (r Range) validate() error {
 // With a time range it lists the fragments by server timestamp (the range
 // widened by Options.ListPadding), keeps those within [StartFragment,
 // StopFragment], adds both bounds if the listing missed them, and fetches
-// the list with GetMediaForFragmentList in batches. Without a time range it
-// falls back to ReadLive from StartFragment (inclusive) that ends after
-// StopFragment, or when the stream has nothing more.
+// the list with GetMediaForFragmentList in batches. A stop time alone lists
+// from the stream's creation, which its ARN records, or for a stream known
+// by name only from the Unix epoch. Without a time range it falls back to
+// ReadLive from StartFragment (inclusive) that ends after StopFragment, or
+// when the stream has nothing more.
 //
 // Without fragment bounds the padded listing may include fragments of
 // neighbouring contacts on the same stream; the caller filters by ContactId.
@@ -64,7 +62,7 @@ func (c *Client) ReadRange(ctx context.Context, r Range) (*RangeReader, error) {
 	if err := r.validate(); err != nil {
 		return nil, fmt.Errorf("kvs: read range: %w", err)
 	}
-	if r.StartTime.IsZero() {
+	if r.StartTime.IsZero() && r.StopTime.IsZero() {
 		live, err := c.ReadLive(ctx, Live{
 			Stream:               r.Stream,
 			Start:                StartSelector{Type: StartFragmentNumber, FragmentNumber: r.StartFragment},
@@ -79,10 +77,20 @@ func (c *Client) ReadRange(ctx context.Context, r Range) (*RangeReader, error) {
 	stop := r.StopTime
 	if stop.IsZero() {
 		stop = time.Now()
+		if r.StartTime.After(stop) {
+			return nil, fmt.Errorf("kvs: read range: start time %s is in the future (now %s)", rfc3339(r.StartTime), rfc3339(stop))
+		}
+	}
+	// Nothing precedes the stream, so its creation needs no padding.
+	start := r.Stream.created()
+	if !r.StartTime.IsZero() {
+		start = r.StartTime.Add(-c.opts.ListPadding)
+	} else if stop.Before(start) {
+		return nil, fmt.Errorf("kvs: read range: stop time %s is before the stream was created (%s)", rfc3339(stop), rfc3339(start))
 	}
 	infos, err := c.ListFragments(ctx, r.Stream, FragmentSelector{
 		Type:  ServerTimestamp,
-		Start: r.StartTime.Add(-c.opts.ListPadding),
+		Start: start,
 		End:   stop.Add(c.opts.ListPadding),
 	})
 	if err != nil {
@@ -135,6 +143,9 @@ type RangeReader struct {
 
 	want   []string        // the current batch, less what was delivered before a break
 	got    map[string]bool // numbers delivered from the current batch
+	req    []string        // what the open body was asked for: want, or a cut fragment alone
+	solo   string          // the fragment bodies cut, asked for alone on the last attempt
+	cut    *mkv.Fragment   // its most complete copy that ended a body
 	body   io.ReadCloser
 	fr     *mkv.FragmentReader
 	breaks int   // consecutive broken bodies without a delivered fragment
@@ -150,27 +161,12 @@ func (r *RangeReader) Next() (*mkv.Fragment, error) {
 	}
 	for r.err == nil {
 		if r.fr == nil {
-			if len(r.want) == 0 {
-				if r.pos == len(r.numbers) {
-					r.err = io.EOF
-					break
-				}
-				end := min(r.pos+MaxFragmentList, len(r.numbers))
-				r.want, r.pos = r.numbers[r.pos:end], end
-				r.got = make(map[string]bool, len(r.want))
-			}
-			body, err := r.c.GetMediaForFragmentList(r.ctx, r.stream, r.want)
-			if err != nil {
-				r.err = err
-				break
-			}
-			r.body, r.fr = body, mkv.NewFragmentReader(breakReader{body})
+			r.open()
+			continue
 		}
 		f, err := r.fr.Next()
 		if err == nil && f.Truncated {
-			// Only a body that ended early truncates a fragment here; the
-			// whole one is owed, not delivered twice.
-			err = errTruncated
+			f, err = r.truncated(f)
 		}
 		if err == nil {
 			if n := f.FragmentNumber(); n != "" {
@@ -179,14 +175,14 @@ func (r *RangeReader) Next() (*mkv.Fragment, error) {
 				}
 				r.got[n] = true
 			}
-			r.breaks = 0
+			r.breaks, r.solo, r.cut = 0, "", nil
 			return f, nil
 		}
 		r.closeBody()
 		var brk *bodyBreak
 		switch {
-		case err == io.EOF && len(r.missing()) == 0:
-			r.want = nil
+		case err == io.EOF && !slices.ContainsFunc(r.req, r.missed):
+			r.want = r.missing()
 		case err == io.EOF:
 			// The service answers every number, with an error chunk if need
 			// be; a body that stopped short ended early.
@@ -200,6 +196,59 @@ func (r *RangeReader) Next() (*mkv.Fragment, error) {
 		}
 	}
 	return nil, r.err
+}
+
+// open requests the next body: what the current batch still owes (on the
+// last attempt only the fragment bodies cut), else the next batch; or ends
+// the read.
+func (r *RangeReader) open() {
+	if len(r.want) == 0 {
+		if r.pos == len(r.numbers) {
+			r.err = io.EOF
+			return
+		}
+		end := min(r.pos+MaxFragmentList, len(r.numbers))
+		r.want, r.pos = r.numbers[r.pos:end], end
+		r.got = make(map[string]bool, len(r.want))
+	}
+	r.req = r.want
+	if r.solo != "" && r.breaks == r.c.opts.MaxAttempts-1 {
+		r.req = []string{r.solo}
+	}
+	body, err := r.c.GetMediaForFragmentList(r.ctx, r.stream, r.req)
+	if err != nil {
+		r.err = err
+		return
+	}
+	r.body, r.fr = body, mkv.NewFragmentReader(breakReader{body})
+}
+
+// truncated decides about a fragment the body cut. A body that ended early
+// cuts it, and the whole fragment is owed: errTruncated asks for it again.
+// But KVS may store a fragment cut (a producer that stopped mid-fragment)
+// and serve it so every time: after the last attempt its most complete copy
+// is delivered, Truncated, and the batch goes on. Only a copy that ended its
+// body is sound, since a cut block takes in whatever follows it; so the last
+// attempt asks for the fragment alone.
+func (r *RangeReader) truncated(f *mkv.Fragment) (*mkv.Fragment, error) {
+	n := f.FragmentNumber()
+	if n == "" {
+		return nil, errTruncated
+	}
+	if r.cut != nil && mkv.CompareFragmentNumbers(r.cut.FragmentNumber(), n) != 0 {
+		r.cut = nil
+	}
+	r.solo = n
+	if mkv.CompareFragmentNumbers(r.req[len(r.req)-1], n) == 0 && (r.cut == nil || blockBytes(f) > blockBytes(r.cut)) {
+		r.cut = f.Clone()
+	}
+	if r.breaks+1 < r.c.opts.MaxAttempts || r.cut == nil {
+		return nil, errTruncated
+	}
+	best := r.cut
+	r.c.log.LogAttrs(r.ctx, slog.LevelInfo, "fragment still truncated after every attempt; delivering its complete blocks",
+		slog.String("stream", r.stream.String()), slog.String("fragment", n), slog.Int("attempts", r.breaks+1), slog.Int("blocks", len(best.Blocks)))
+	return best, nil
 }
 
 // retryBatch handles a body that broke: the fragment it cut is lost with
@@ -225,11 +274,15 @@ func (r *RangeReader) retryBatch(cause error) {
 	}
 }
 
+// missed reports whether fragment n of the current batch is not delivered
+// yet.
+func (r *RangeReader) missed(n string) bool { return !r.got[n] }
+
 // missing returns the numbers of the current batch not delivered yet.
 func (r *RangeReader) missing() []string {
 	var rest []string
 	for _, n := range r.want {
-		if !r.got[n] {
+		if r.missed(n) {
 			rest = append(rest, n)
 		}
 	}

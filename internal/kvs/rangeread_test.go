@@ -1,12 +1,16 @@
 package kvs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/vmx-dev/vmx/internal/mkv"
 )
 
 func TestReadRange(t *testing.T) {
@@ -83,8 +87,8 @@ func TestReadRange(t *testing.T) {
 				return Range{StartFragment: fr[0].number, StopFragment: fr[19].number, StartTime: fr[0].server, StopTime: fr[19].server}
 			},
 			want: func(fr []*fakeFragment) []*fakeFragment { return fr },
-			// Cut in the header of 12, the reader cannot know that 11 was
-			// finished: it is requested again with the rest.
+			// Cut 5 bytes into 12, its EBML header's ID and size arrived:
+			// 11 is known finished and only 12 on is requested again.
 			batches: []int{20, 13, 8},
 		},
 		{
@@ -144,22 +148,66 @@ func TestReadRange(t *testing.T) {
 func TestReadRangeInvalid(t *testing.T) {
 	fk := newFakeKVS(t, nil)
 	c := fk.client(t, nil)
-	now := time.Now()
-	for name, r := range map[string]Range{
-		"no stream":            {StartTime: now},
-		"nothing to start at":  {Stream: Stream{ARN: testARN}},
-		"stop time only":       {Stream: Stream{ARN: testARN}, StartFragment: "1", StopTime: now},
-		"bad fragment number":  {Stream: Stream{ARN: testARN}, StartFragment: "12a"},
-		"start after stop":     {Stream: Stream{ARN: testARN}, StartFragment: "100", StopFragment: "99"},
-		"stop before start":    {Stream: Stream{ARN: testARN}, StartTime: now, StopTime: now.Add(-time.Second)},
-		"start fragment empty": {Stream: Stream{ARN: testARN}, StopFragment: "5"},
+	at := time.Date(2026, 1, 1, 9, 30, 0, 0, time.UTC)
+	future := time.Now().Add(time.Hour).Truncate(time.Second)
+	for name, tc := range map[string]struct {
+		r    Range
+		says string
+	}{
+		"no stream":            {Range{StartTime: at}, "stream ARN or name required"},
+		"nothing to start at":  {Range{Stream: Stream{ARN: testARN}}, "need a start time, a stop time or a start fragment"},
+		"bad fragment number":  {Range{Stream: Stream{ARN: testARN}, StartFragment: "12a"}, `invalid fragment number "12a"`},
+		"start after stop":     {Range{Stream: Stream{ARN: testARN}, StartFragment: "100", StopFragment: "99"}, "start fragment 100 after stop fragment 99"},
+		"stop before start":    {Range{Stream: Stream{ARN: testARN}, StartTime: at, StopTime: at.Add(-time.Second)}, "start time 2026-01-01T09:30:00Z is after stop time 2026-01-01T09:29:59Z"},
+		"start fragment empty": {Range{Stream: Stream{ARN: testARN}, StopFragment: "5"}, "need a start time"},
+		"future start, no stop": {Range{Stream: Stream{ARN: testARN}, StartTime: future},
+			"start time " + future.UTC().Format(time.RFC3339) + " is in the future (now "},
+		"stop before creation": {Range{Stream: Stream{ARN: testARN}, StopTime: time.UnixMilli(1736282293468 - 1000)},
+			"stop time 2025-01-07T20:38:12.468Z is before the stream was created (2025-01-07T20:38:13.468Z)"},
 	} {
-		if _, err := c.ReadRange(context.Background(), r); err == nil {
-			t.Errorf("%s: ReadRange succeeded", name)
+		_, err := c.ReadRange(context.Background(), tc.r)
+		if err == nil || !strings.Contains(err.Error(), tc.says) || strings.Contains(err.Error(), "m=+") {
+			t.Errorf("%s: ReadRange error %v, want one saying %q", name, err, tc.says)
 		}
 	}
 	if n := fk.callCount("listFragments"); n != 0 {
 		t.Errorf("invalid ranges sent %d requests", n)
+	}
+}
+
+// A stop time alone lists from the stream's creation, which its ARN gives,
+// or from the Unix epoch for a stream known by name.
+func TestReadRangeStopTimeOnly(t *testing.T) {
+	frags := makeStream(t, 10)
+	for _, tc := range []struct {
+		stream    Stream
+		listStart float64
+	}{
+		{Stream{ARN: testARN}, 1736282293.468},
+		{Stream{Name: "vmx-stream"}, 0},
+	} {
+		fk := newFakeKVS(t, frags)
+		c := fk.client(t, nil)
+		got, err := readRangeAll(t, c, Range{Stream: tc.stream, StopTime: frags[5].server})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := got.diff(expect(t, listOf(frags[:6])...)); d != "" {
+			t.Errorf("%s: %s", tc.stream, d)
+		}
+		if ts := fk.listReqs[0]["FragmentSelector"].(map[string]any)["TimestampRange"].(map[string]any)["StartTimestamp"]; ts != tc.listStart {
+			t.Errorf("%s: ListFragments StartTimestamp %v, want %v", tc.stream, ts, tc.listStart)
+		}
+	}
+}
+
+func TestListFragmentsInvalidRange(t *testing.T) {
+	fk := newFakeKVS(t, nil)
+	c := fk.client(t, nil)
+	start := time.Date(2026, 12, 31, 23, 59, 55, 0, time.UTC)
+	_, err := c.ListFragments(context.Background(), Stream{ARN: testARN}, FragmentSelector{Type: ServerTimestamp, Start: start, End: start.Add(-time.Minute - time.Millisecond)})
+	if want := "kvs: ListFragments: invalid time range 2026-12-31T23:59:55Z to 2026-12-31T23:58:54.999Z"; err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
 	}
 }
 
@@ -200,4 +248,64 @@ func TestRangeReaderClose(t *testing.T) {
 		t.Errorf("Next after Close = %v, want an error", err)
 	}
 	// The bodies-closed check in the client's cleanup covers the rest.
+}
+
+// A fragment KVS stores cut is served cut on every attempt: after the last
+// one its complete blocks are delivered, marked Truncated, and the read goes
+// on with the rest of the batch.
+func TestReadRangeKeepsStoredTruncatedFragment(t *testing.T) {
+	frags := makeStream(t, 8)
+	for _, i := range []int{3, 7} {
+		f := frags[i]
+		f.list = f.list[:bytes.Index(f.list, f.from[:16])+5] // inside a block
+	}
+	fk := newFakeKVS(t, frags)
+	c := fk.client(t, nil)
+	got, err := readRangeAll(t, c, Range{Stream: Stream{ARN: testARN}, StartTime: frags[0].server, StopTime: frags[7].server})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each fragment on its own: in one body, the cut block of fragment 3
+	// would take in the start of fragment 4.
+	want, err := drain(&eachAlone{parts: listOf(frags)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := got.diff(want); d != "" {
+		t.Error(d)
+	}
+	if e := got.entries; len(e) != 8 || !strings.HasSuffix(e[3], "!") || !strings.HasSuffix(e[7], "!") {
+		t.Errorf("entries %v, want 8 with the 4th and the last truncated", short(e))
+	}
+	var sizes []int
+	for _, b := range fk.batches {
+		sizes = append(sizes, len(b))
+	}
+	// MaxAttempts is 4: the batch, the rest twice, fragment 3 alone, the
+	// rest, then fragment 7 three times more.
+	if want := []int{8, 5, 5, 1, 4, 1, 1, 1}; !slices.Equal(sizes, want) {
+		t.Errorf("GetMediaForFragmentList batch sizes %v, want %v", sizes, want)
+	}
+}
+
+// eachAlone parses each part with a reader of its own.
+type eachAlone struct {
+	parts [][]byte
+	fr    *mkv.FragmentReader
+}
+
+func (e *eachAlone) Next() (*mkv.Fragment, error) {
+	for {
+		if e.fr == nil {
+			if len(e.parts) == 0 {
+				return nil, io.EOF
+			}
+			e.fr, e.parts = mkv.NewFragmentReader(bytes.NewReader(e.parts[0])), e.parts[1:]
+		}
+		f, err := e.fr.Next()
+		if err != io.EOF {
+			return f, err
+		}
+		e.fr = nil
+	}
 }

@@ -17,14 +17,29 @@ import (
 // in order; block data never exceeds the input; and the result does not
 // depend on how the input is split into reads.
 func FuzzFragmentReader(f *testing.F) {
-	// Seeds stay small (a few kB): the fuzzer minimises every new input, which
-	// takes minutes for a whole fixture.
+	// Every fixture's start, and whole inputs up to maxSeed, one Connect
+	// fragment (34,768 bytes): a whole small fixture, else its first and
+	// last fragments (a truncated tail, an error chunk), so that the corpus
+	// reaches the ends of Clusters and the trailing tags. Larger seeds slow
+	// every execution, and the minimising of what they lead to (bound it
+	// with -fuzzminimizetime).
+	const maxSeed = 40 << 10
 	for _, name := range fixtureNames {
 		b, err := os.ReadFile(filepath.Join(kvstest.Dir(), name))
 		if err != nil {
 			continue
 		}
 		f.Add(b[:min(len(b), 3000)])
+		if len(b) <= maxSeed {
+			f.Add(b)
+			continue
+		}
+		first, last := fragmentSpans(b)
+		for _, span := range [][2]int64{first, last} {
+			if n := span[1] - span[0]; n > 0 && n <= maxSeed {
+				f.Add(b[span[0]:span[1]])
+			}
+		}
 	}
 	for _, layout := range []Layout{LayoutCA, LayoutNN} {
 		var two []byte
@@ -44,6 +59,22 @@ func FuzzFragmentReader(f *testing.F) {
 			t.Fatalf("one-byte reads changed the result: %q/%v vs %q/%v", want, err, got, err2)
 		}
 	})
+}
+
+// fragmentSpans returns the byte spans of the first and last fragments of
+// b, or empty spans when b does not parse.
+func fragmentSpans(b []byte) (first, last [2]int64) {
+	fr := NewFragmentReader(bytes.NewReader(b))
+	for i := 0; ; i++ {
+		f, err := fr.Next()
+		if err != nil {
+			return first, last
+		}
+		last = [2]int64{f.Offset, f.Offset + f.Size}
+		if i == 0 {
+			first = last
+		}
+	}
 }
 
 func checkStream(t *testing.T, r io.Reader, n int64) (string, error) {
