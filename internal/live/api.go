@@ -122,7 +122,11 @@ func (s *Service) Messages(ctx context.Context, guid string) (*Conversation, err
 	if err != nil {
 		return nil, internal(err)
 	}
-	out := &Conversation{ExternalConversationID: guid, Status: conv.State, Messages: make([]Message, 0, len(ms))}
+	status := conv.State
+	if status == store.LiveStopping {
+		status = store.LiveActive // until its replica has stopped it
+	}
+	out := &Conversation{ExternalConversationID: guid, Status: status, Messages: make([]Message, 0, len(ms))}
 	for i := range ms {
 		out.Messages = append(out.Messages, messageOf(&ms[i]))
 	}

@@ -33,6 +33,18 @@ type Config struct {
 	// DrainTimeout bounds how long stop-streaming waits for the last
 	// utterances to be transcribed. Default 15 s.
 	DrainTimeout time.Duration
+	// Heartbeat is how often the replica transcribing a call records in
+	// the database that it still does, with the counts so far. Default 2 s.
+	Heartbeat time.Duration
+	// StopPoll is how often a replica looks in the database for the stop
+	// requests of its calls that reached another replica. Default 500 ms,
+	// at most 1 s.
+	StopPoll time.Duration
+	// StaleAfter is how long a call's heartbeat may be silent before the
+	// other replicas take its replica for dead: a stop-streaming then
+	// marks it stopped, a start-streaming takes it over. Replicas' clocks
+	// must agree to well within it. Default 10 s, at least 3 heartbeats.
+	StaleAfter time.Duration
 	// MaxMessages bounds the messages GET …/conversation/messages returns
 	// for one conversation. Default 1000.
 	MaxMessages int
@@ -150,6 +162,15 @@ func (c Config) WithDefaults() Config {
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 15 * time.Second
 	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = 2 * time.Second
+	}
+	if c.StopPoll == 0 {
+		c.StopPoll = 500 * time.Millisecond
+	}
+	if c.StaleAfter == 0 {
+		c.StaleAfter = 10 * time.Second
+	}
 	if c.MaxMessages == 0 {
 		c.MaxMessages = 1000
 	}
@@ -218,6 +239,15 @@ func (c Config) Validate() error {
 	}
 	if c.DrainTimeout < time.Second {
 		bad("drain_timeout: %s must be at least 1s", c.DrainTimeout)
+	}
+	if c.Heartbeat < 10*time.Millisecond || c.Heartbeat > time.Minute {
+		bad("heartbeat: %s must be between 10ms and 1m", c.Heartbeat)
+	}
+	if c.StopPoll < 10*time.Millisecond || c.StopPoll > time.Second {
+		bad("stop_poll: %s must be between 10ms and 1s", c.StopPoll)
+	}
+	if c.StaleAfter < 3*c.Heartbeat {
+		bad("stale_after: %s must be at least 3 heartbeats (%s)", c.StaleAfter, 3*c.Heartbeat)
 	}
 	if c.MaxMessages < 1 || c.MaxMessages > 100000 {
 		bad("max_messages: %d must be between 1 and 100000", c.MaxMessages)

@@ -16,7 +16,8 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	t0, t1 := c.Targets[0], c.Targets[1]
 	if c.Language != "en-US" || c.Redaction.Disabled || c.Redaction.MinRun != 4 || c.Pause != 600*time.Millisecond ||
-		c.MaxConversations != 100 || c.MaxMessages != 1000 || c.Feed.At != "02:00" {
+		c.MaxConversations != 100 || c.MaxMessages != 1000 || c.Feed.At != "02:00" ||
+		c.Heartbeat != 2*time.Second || c.StopPoll != 500*time.Millisecond || c.StaleAfter != 10*time.Second {
 		t.Errorf("defaults: %+v", c)
 	}
 	if t0.Name != "target1" || t0.Timeout != 5*time.Second || t0.QueueSize != 1000 || t0.Concurrency != 4 || t0.MaxAge != 30*time.Second ||
@@ -29,6 +30,8 @@ func TestConfigValidate(t *testing.T) {
 	c := Config{
 		Pause:            50 * time.Millisecond,
 		MaxConversations: -1,
+		StopPoll:         2 * time.Second,
+		StaleAfter:       3 * time.Second,
 		Feed:             FeedConfig{Enabled: true, At: "25:00"},
 		Targets: []TargetConfig{
 			{Name: "a", URL: "ftp://x", CertFile: "c.pem"},
@@ -40,7 +43,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("no error")
 	}
 	for _, want := range []string{
-		"pause: 50ms", "max_conversations: -1", "feed.at", `targets[0] (a).url: "ftp://x"`, "cert_file and key_file",
+		"pause: 50ms", "max_conversations: -1", "feed.at", "stop_poll: 2s", "stale_after: 3s must be at least 3 heartbeats (6s)", `targets[0] (a).url: "ftp://x"`, "cert_file and key_file",
 		`targets[1].name: "a" is used twice`, "must not carry credentials", `secret.in: "cookie"`, "client_id and client_secret",
 	} {
 		if !strings.Contains(err.Error(), want) {

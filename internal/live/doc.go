@@ -13,6 +13,14 @@
 // /mg-autotranscribe/v1/stop-streaming ends the transcription and returns
 // what was streamed.
 //
+// Replicas sharing the store share the conversations through their rows:
+// the replica transcribing a call keeps a heartbeat on its row (the row's
+// version, UpdatedAt, with the counts so far) and stops when a
+// stop-streaming that reached another replica marks the row stopping; that
+// replica answers with the summary stored. A start on another replica
+// returns the same streams. A row whose heartbeat went stale belongs to a
+// dead replica: a stop marks it stopped, a start takes it over.
+//
 // Every message is also stored: GET /conversation/v1/conversation/messages
 // returns a conversation's messages after the call, and the export returns
 // all messages of a time interval as JSON lines, also written once a day to

@@ -255,15 +255,25 @@ func newRigAt(tb testing.TB, pace float64, start time.Time, cfg Config, engine a
 	sim := kvssim.New(kvssim.Options{Pace: pace, Start: start})
 	simSrv := httptest.NewServer(sim)
 	tb.Cleanup(simSrv.Close)
+	r := newReplica(tb, simSrv.URL, storetest.SQLite(tb), cfg, engine)
+	r.sim, r.start = sim, start
+	return r
+}
+
+// newReplica is a live Service, one replica of vmx serve, reading the
+// KVS simulator at simURL and keeping conversations in the database dsn,
+// which other replicas may share.
+func newReplica(tb testing.TB, simURL, dsn string, cfg Config, engine asr.Engine) *rig {
+	tb.Helper()
 	client, err := kvs.New(aws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDLIVETEST", "live-test-secret", ""),
-	}, kvs.Options{Endpoint: simSrv.URL, EmptyReconnects: 1, ReconnectDelay: 50 * time.Millisecond, IdleTimeout: 2 * time.Second})
+	}, kvs.Options{Endpoint: simURL, EmptyReconnects: 1, ReconnectDelay: 50 * time.Millisecond, IdleTimeout: 2 * time.Second})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	ctx := context.Background()
-	db, err := store.Open(ctx, storetest.SQLite(tb), store.Options{})
+	db, err := store.Open(ctx, dsn, store.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -284,7 +294,7 @@ func newRigAt(tb testing.TB, pace float64, start time.Time, cfg Config, engine a
 	})
 	api := httptest.NewServer(svc.Handler(nil))
 	tb.Cleanup(api.Close)
-	return &rig{svc: svc, sim: sim, db: db, api: api, reg: reg, start: start}
+	return &rig{svc: svc, db: db, api: api, reg: reg}
 }
 
 // addCall puts a call on a new stream and returns its ARN.

@@ -23,7 +23,7 @@ func NewMetrics() *Metrics {
 			Name: "vmx_live_conversations_active", Help: "Calls being transcribed live.",
 		}),
 		starts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vmx_live_start_requests_total", Help: "start-streaming requests by outcome (started, resumed, already_streaming, rejected, invalid).",
+			Name: "vmx_live_start_requests_total", Help: "start-streaming requests by outcome (started, resumed, taken_over, already_streaming, rejected, invalid).",
 		}, []string{"outcome"}),
 		audio: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vmx_live_audio_bytes_total", Help: "PCM bytes read from Kinesis video streams, by role.",

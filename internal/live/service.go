@@ -3,7 +3,6 @@ package live
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,9 +25,13 @@ type Streams interface {
 }
 
 // Store keeps conversations and their messages; *store.Store implements
-// it.
+// it. Replicas sharing it coordinate through the conversations' rows.
 type Store interface {
-	PutLiveConversation(ctx context.Context, c *store.LiveConversation) error
+	InsertLiveConversation(ctx context.Context, c *store.LiveConversation) (bool, error)
+	ReplaceLiveConversation(ctx context.Context, c *store.LiveConversation, version time.Time) (bool, error)
+	BeatLiveConversation(ctx context.Context, guid string, version, at time.Time, summary string) (bool, error)
+	RequestLiveStop(ctx context.Context, guid string) (bool, error)
+	StoppingLiveConversations(ctx context.Context) ([]string, error)
 	LiveConversation(ctx context.Context, guid string) (*store.LiveConversation, error)
 	AddLiveMessage(ctx context.Context, m *store.LiveMessage) error
 	LastLiveSeq(ctx context.Context, guid string) (int64, error)
@@ -118,6 +121,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		s.pubs = append(s.pubs, p)
 	}
 	s.base, s.halt = context.WithCancel(context.Background())
+	go s.watchStops()
 	return s, nil
 }
 
@@ -263,8 +267,9 @@ func (r *StartRequest) check() (kvs.Live, *Error) {
 }
 
 // Start starts transcribing a conversation, or returns its streams when it
-// is being transcribed already. A stopped conversation resumes with the
-// same streams.
+// is being transcribed already, by this replica or another. A stopped
+// conversation, or one whose replica went quiet, resumes with the same
+// streams.
 func (s *Service) Start(ctx context.Context, req *StartRequest) (*Response, error) {
 	live, rerr := req.check()
 	if rerr != nil {
@@ -282,46 +287,19 @@ func (s *Service) Start(ctx context.Context, req *StartRequest) (*Response, erro
 			return startResponse(&cur.conv, "OK: already streaming"), nil
 		}
 		// The stream ended by itself; a new start reads on.
-		if err := s.finalize(ctx, cur, store.LiveStopped); err != nil {
+		if err := s.finalize(ctx, cur); err != nil {
 			return nil, internal(err)
 		}
 	}
-	if s.running() >= s.cfg.MaxConversations {
-		s.m.starts.WithLabelValues("rejected").Inc()
-		return nil, &Error{HTTPStatus: http.StatusServiceUnavailable, Code: CodeUnavailable,
-			Description: fmt.Sprintf("at capacity: %d conversations are being transcribed", s.cfg.MaxConversations)}
+	conv, outcome, err := s.claim(ctx, req, live)
+	if outcome != "" {
+		s.m.starts.WithLabelValues(outcome).Inc()
 	}
-	now := s.now().UTC()
-	conv, err := s.db.LiveConversation(ctx, req.GUID)
-	outcome := "resumed"
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		outcome = "started"
-		conv = &store.LiveConversation{
-			GUID:             req.GUID,
-			Namespace:        req.Namespace,
-			CustomerStreamID: newStreamID(),
-			AgentStreamID:    newStreamID(),
-			StartedAt:        now,
-		}
-	case err != nil:
-		return nil, internal(err)
+	if err != nil {
+		return nil, err
 	}
-	conv.CustomerID, conv.AgentID = req.CustomerID, req.AgentID
-	conv.Language = req.Params.Language
-	if conv.Language == "" {
-		conv.Language = s.cfg.Language
-	}
-	conv.Redact = !s.cfg.Redaction.Disabled
-	if req.Params.Redaction != nil {
-		conv.Redact = *req.Params.Redaction
-	}
-	conv.StreamARN = live.Stream.ARN
-	conv.State = store.LiveActive
-	conv.StoppedAt = time.Time{}
-	conv.UpdatedAt = now
-	if err := s.db.PutLiveConversation(ctx, conv); err != nil {
-		return nil, internal(err)
+	if outcome == "already_streaming" {
+		return startResponse(conv, "OK: already streaming"), nil
 	}
 	last, err := s.db.LastLiveSeq(ctx, conv.GUID)
 	if err != nil {
@@ -331,15 +309,100 @@ func (s *Service) Start(ctx context.Context, req *StartRequest) (*Response, erro
 	sess.seq.Store(last)
 	s.sessions[conv.GUID] = sess
 	s.m.active.Inc()
-	s.m.starts.WithLabelValues(outcome).Inc()
 	read, cancel := context.WithCancel(s.base)
-	sess.cancel = cancel
+	beat, release := context.WithCancel(s.base)
+	sess.cancel, sess.release = cancel, release
 	go func() {
 		sess.run(read, s.base)
 		s.m.active.Dec()
 	}()
+	go s.keep(beat, sess)
 	sess.log.Info("live transcription "+outcome, "stream_arn", conv.StreamARN, "start", string(live.Start.Type), "language", conv.Language)
 	return startResponse(conv, "OK"), nil
+}
+
+// claim makes this replica the one transcribing the conversation req
+// names: a new one (outcome started), a stopped one (resumed) or one whose
+// replica went quiet (taken_over). When another replica transcribes it,
+// claim returns its row and already_streaming. s.mu is held.
+func (s *Service) claim(ctx context.Context, req *StartRequest, live kvs.Live) (*store.LiveConversation, string, error) {
+	for range 3 {
+		seen, err := s.db.LiveConversation(ctx, req.GUID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, "", internal(err)
+		}
+		now := s.now()
+		if seen != nil && s.held(seen, now) {
+			return seen, "already_streaming", nil
+		}
+		if s.running() >= s.cfg.MaxConversations {
+			return nil, "rejected", &Error{HTTPStatus: http.StatusServiceUnavailable, Code: CodeUnavailable,
+				Description: fmt.Sprintf("at capacity: %d conversations are being transcribed", s.cfg.MaxConversations)}
+		}
+		var conv store.LiveConversation
+		if seen != nil {
+			conv = *seen
+		} else {
+			conv = store.LiveConversation{
+				GUID:             req.GUID,
+				Namespace:        req.Namespace,
+				CustomerStreamID: newStreamID(),
+				AgentStreamID:    newStreamID(),
+				StartedAt:        now.UTC(),
+			}
+		}
+		conv.CustomerID, conv.AgentID = req.CustomerID, req.AgentID
+		conv.Language = req.Params.Language
+		if conv.Language == "" {
+			conv.Language = s.cfg.Language
+		}
+		conv.Redact = !s.cfg.Redaction.Disabled
+		if req.Params.Redaction != nil {
+			conv.Redact = *req.Params.Redaction
+		}
+		conv.StreamARN = live.Stream.ARN
+		conv.State = store.LiveActive
+		conv.StoppedAt = time.Time{}
+		var won bool
+		if seen == nil {
+			conv.UpdatedAt = nextVersion(now, time.Time{})
+			won, err = s.db.InsertLiveConversation(ctx, &conv)
+		} else {
+			conv.UpdatedAt = nextVersion(now, seen.UpdatedAt)
+			won, err = s.db.ReplaceLiveConversation(ctx, &conv, seen.UpdatedAt)
+		}
+		switch {
+		case err != nil:
+			return nil, "", internal(err)
+		case !won:
+			continue // another replica wrote it first: look again
+		case seen == nil:
+			return &conv, "started", nil
+		case seen.State == store.LiveStopped:
+			return &conv, "resumed", nil
+		}
+		s.log.Warn("live transcription taken over: the replica transcribing it went quiet", "contact_id", conv.GUID, "last_heartbeat", seen.UpdatedAt)
+		return &conv, "taken_over", nil
+	}
+	return nil, "", &Error{HTTPStatus: http.StatusServiceUnavailable, Code: CodeUnavailable,
+		Description: "other replicas changed the conversation while it was being started; start again"}
+}
+
+// held reports whether a replica transcribes conv: it is not stopped and
+// its heartbeat is fresh.
+func (s *Service) held(conv *store.LiveConversation, now time.Time) bool {
+	return conv.State != store.LiveStopped && now.Sub(conv.UpdatedAt) < s.cfg.StaleAfter
+}
+
+// nextVersion is the version a write at now gives a row at version v: now
+// in the database's milliseconds, or a millisecond after v when now is not
+// later (clocks differ between replicas).
+func nextVersion(now, v time.Time) time.Time {
+	now = now.UTC().Truncate(time.Millisecond)
+	if now.After(v) {
+		return now
+	}
+	return v.UTC().Truncate(time.Millisecond).Add(time.Millisecond)
 }
 
 func (s *Service) newSession(conv *store.LiveConversation, live kvs.Live) *session {
@@ -353,6 +416,7 @@ func (s *Service) newSession(conv *store.LiveConversation, live kvs.Live) *sessi
 		started: s.now(),
 		log:     s.log.With("contact_id", conv.GUID),
 		done:    make(chan struct{}),
+		version: conv.UpdatedAt,
 	}
 	sess.roles[0] = &role{name: RoleCustomer, streamID: conv.CustomerStreamID, externalID: conv.CustomerID, utts: make(chan heard, 64)}
 	sess.roles[1] = &role{name: RoleAgent, streamID: conv.AgentStreamID, externalID: conv.AgentID, utts: make(chan heard, 64)}
@@ -388,15 +452,22 @@ func startResponse(c *store.LiveConversation, desc string) *Response {
 
 // Stop stops transcribing a conversation and returns what each stream
 // carried. It waits for the utterances already heard to be transcribed.
-// Stopping a stopped conversation returns its summary again.
+// Stopping a stopped conversation returns its summary again. When another
+// replica transcribes the conversation, Stop asks it through the database
+// and answers with the summary it stores; a conversation whose replica went
+// quiet is marked stopped with the counts of its last heartbeat.
 func (s *Service) Stop(ctx context.Context, req *StopRequest) (*Response, error) {
 	if err := checkGUID(req.Namespace, req.GUID); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	sess := s.sessions[req.GUID]
-	s.mu.Unlock()
-	if sess == nil {
+	var deadline time.Time // of the wait for another replica, once asked
+	for {
+		s.mu.Lock()
+		sess := s.sessions[req.GUID]
+		s.mu.Unlock()
+		if sess != nil {
+			return s.stopSession(ctx, sess)
+		}
 		conv, err := s.db.LiveConversation(ctx, req.GUID)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, &Error{HTTPStatus: http.StatusNotFound, Code: CodeUnknown,
@@ -405,17 +476,49 @@ func (s *Service) Stop(ctx context.Context, req *StopRequest) (*Response, error)
 		if err != nil {
 			return nil, internal(err)
 		}
-		desc := "OK: already stopped"
-		if conv.State == store.LiveActive {
-			// Its transcription ended with the process that ran it.
-			desc = "OK: stopped (its transcription had ended)"
-			conv.State, conv.StoppedAt, conv.UpdatedAt = store.LiveStopped, s.now().UTC(), s.now().UTC()
-			if err := s.db.PutLiveConversation(ctx, conv); err != nil {
+		now := s.now()
+		switch {
+		case conv.State == store.LiveStopped:
+			desc := "OK: already stopped"
+			if !deadline.IsZero() {
+				desc = "OK" // by the replica that transcribed it
+			}
+			return stopResponse(conv, parseSummary(conv.Summary), desc), nil
+		case !s.held(conv, now):
+			// Its transcription ended with the replica that ran it.
+			stopped := *conv
+			stopped.State, stopped.StoppedAt = store.LiveStopped, now.UTC()
+			stopped.UpdatedAt = nextVersion(now, conv.UpdatedAt)
+			won, err := s.db.ReplaceLiveConversation(ctx, &stopped, conv.UpdatedAt)
+			if err != nil {
 				return nil, internal(err)
 			}
+			if won {
+				return stopResponse(&stopped, parseSummary(stopped.Summary), "OK: stopped (its transcription had ended)"), nil
+			}
+			continue // it changed meanwhile: look again
+		case deadline.IsZero():
+			if _, err := s.db.RequestLiveStop(ctx, req.GUID); err != nil {
+				return nil, internal(err)
+			}
+			s.log.Info("stop requested from the replica transcribing the conversation", "contact_id", req.GUID)
+			// That replica sees the request within StopPoll, then stops
+			// as a stop-streaming it received would.
+			deadline = now.Add(s.cfg.StopGrace + s.cfg.DrainTimeout + 2*s.cfg.StopPoll)
+		case now.After(deadline):
+			return nil, &Error{HTTPStatus: http.StatusServiceUnavailable, Code: CodeUnavailable,
+				Description: fmt.Sprintf("stop requested, but the replica transcribing %q has not stopped it yet: stop again for the summary", req.GUID)}
 		}
-		return stopResponse(conv, parseSummary(conv.Summary), desc), nil
+		select {
+		case <-time.After(s.cfg.StopPoll):
+		case <-ctx.Done():
+			return nil, internal(ctx.Err())
+		}
 	}
+}
+
+// stopSession stops a session of this replica and stores its summary.
+func (s *Service) stopSession(ctx context.Context, sess *session) (*Response, error) {
 	sess.stop(s.cfg.StopGrace)
 	select {
 	case <-sess.done:
@@ -426,36 +529,145 @@ func (s *Service) Stop(ctx context.Context, req *StopRequest) (*Response, error)
 		return nil, internal(ctx.Err())
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.sessions[req.GUID] != sess {
-		// A concurrent stop answered first.
-		conv, err := s.db.LiveConversation(ctx, req.GUID)
-		if err != nil {
-			return nil, internal(err)
-		}
-		return stopResponse(conv, parseSummary(conv.Summary), "OK: already stopped"), nil
+	if s.sessions[sess.conv.GUID] != sess {
+		s.mu.Unlock()
+		// A concurrent stop answered first, or another replica took the
+		// conversation over: the database says which.
+		return s.Stop(ctx, &StopRequest{Namespace: sess.conv.Namespace, GUID: sess.conv.GUID})
 	}
-	if err := s.finalize(ctx, sess, store.LiveStopped); err != nil {
+	defer s.mu.Unlock()
+	if err := s.finalize(ctx, sess); err != nil {
 		return nil, internal(err)
 	}
 	return stopResponse(&sess.conv, sess.totals(), "OK"), nil
 }
 
-// finalize stores a session's totals and state and forgets it; s.mu is
-// held.
-func (s *Service) finalize(ctx context.Context, sess *session, state string) error {
-	d := sess.totals()
-	b, err := json.Marshal(d)
+// finalize stores a session's totals, marks its conversation stopped and
+// forgets the session; s.mu is held. A conversation another replica took
+// over meanwhile (taking this one for dead) is left as it is.
+func (s *Service) finalize(ctx context.Context, sess *session) error {
+	sess.release()
+	delete(s.sessions, sess.conv.GUID)
+	summary, err := sess.summary()
 	if err != nil {
 		return err
 	}
-	now := s.now().UTC()
-	sess.conv.Summary, sess.conv.State, sess.conv.UpdatedAt = string(b), state, now
-	if state == store.LiveStopped {
-		sess.conv.StoppedAt = now
+	sess.dbMu.Lock()
+	defer sess.dbMu.Unlock()
+	now := s.now()
+	sess.conv.Summary, sess.conv.State, sess.conv.StoppedAt = summary, store.LiveStopped, now.UTC()
+	sess.conv.UpdatedAt = nextVersion(now, sess.version)
+	// The summary is stored even when the caller has gone.
+	won, err := s.db.ReplaceLiveConversation(context.WithoutCancel(ctx), &sess.conv, sess.version)
+	if err != nil {
+		return err
+	}
+	if !won {
+		sess.log.Warn("another replica took the conversation over; this replica's counts are not stored")
+	}
+	return nil
+}
+
+// keep is a session's heartbeat: every Heartbeat it moves its row's
+// version on with the counts so far, until the session is finalized. When
+// the row moved on without it, another replica took this one for dead and
+// the conversation over: the session ends without storing anything.
+func (s *Service) keep(ctx context.Context, sess *session) {
+	t := time.NewTicker(s.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		held, err := sess.beat(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			sess.log.Warn("live heartbeat not recorded", "error", err)
+		case !held:
+			s.abandon(sess)
+			return
+		}
+	}
+}
+
+// beat records one heartbeat unless ctx has ended (the session was
+// finalized).
+func (sess *session) beat(ctx context.Context) (bool, error) {
+	summary, err := sess.summary()
+	if err != nil {
+		return false, err
+	}
+	sess.dbMu.Lock()
+	defer sess.dbMu.Unlock()
+	if ctx.Err() != nil {
+		return true, nil
+	}
+	at := nextVersion(sess.svc.now(), sess.version)
+	// Not cancelled by finalize: a heartbeat stored but not seen to be
+	// would leave finalize at an old version.
+	held, err := sess.svc.db.BeatLiveConversation(context.WithoutCancel(ctx), sess.conv.GUID, sess.version, at, summary)
+	if held {
+		sess.version = at
+	}
+	return held, err
+}
+
+// abandon ends a session whose conversation another replica took over.
+func (s *Service) abandon(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[sess.conv.GUID] != sess {
+		return
 	}
 	delete(s.sessions, sess.conv.GUID)
-	return s.db.PutLiveConversation(ctx, &sess.conv)
+	sess.release()
+	sess.cancel()
+	sess.log.Warn("live transcription given up: another replica took this one for dead and the conversation over")
+}
+
+// watchStops stops, every StopPoll, this replica's sessions whose
+// stop-streaming reached another replica.
+func (s *Service) watchStops() {
+	t := time.NewTicker(s.cfg.StopPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.base.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		idle := len(s.sessions) == 0
+		s.mu.Unlock()
+		if idle {
+			continue
+		}
+		guids, err := s.db.StoppingLiveConversations(s.base)
+		if err != nil {
+			if s.base.Err() == nil {
+				s.log.Warn("looking for stop requests", "error", err)
+			}
+			continue
+		}
+		for _, g := range guids {
+			s.mu.Lock()
+			sess := s.sessions[g]
+			s.mu.Unlock()
+			if sess == nil || !sess.stopping.CompareAndSwap(false, true) {
+				continue // another replica's, or being stopped
+			}
+			sess.log.Info("stop-streaming reached another replica; stopping")
+			go func() {
+				if _, err := s.stopSession(s.base, sess); err != nil && s.base.Err() == nil {
+					sess.log.Error("stop requested through another replica", "error", err)
+				}
+			}()
+		}
+	}
 }
 
 func stopResponse(c *store.LiveConversation, d summaryDoc, desc string) *Response {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -39,8 +40,15 @@ type session struct {
 	seq      atomic.Int64
 	roles    [2]*role // customer, agent
 	cancel   context.CancelFunc
-	done     chan struct{} // closed when reading and transcribing are over
-	received time.Time     // arrival of the fragment being processed; reader goroutine only
+	release  context.CancelFunc // ends the heartbeat
+	done     chan struct{}      // closed when reading and transcribing are over
+	received time.Time          // arrival of the fragment being processed; reader goroutine only
+	stopping atomic.Bool        // a stop requested through another replica is under way
+
+	// dbMu orders the heartbeat and finalize, which write the row at the
+	// version the session last wrote.
+	dbMu    sync.Mutex
+	version time.Time
 
 	stopMu sync.Mutex
 	stopAt time.Time // when stop-streaming was asked; zero before
@@ -105,6 +113,15 @@ func (s *session) totals() summaryDoc {
 		d.Roles[r.name] = c
 	}
 	return d
+}
+
+// summary is totals as the store keeps it.
+func (s *session) summary() (string, error) {
+	b, err := json.Marshal(s.totals())
+	if err != nil {
+		return "", fmt.Errorf("live: encode summary: %w", err)
+	}
+	return string(b), nil
 }
 
 // stop asks the session to end: it reads on for grace (audio spoken before

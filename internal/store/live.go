@@ -10,10 +10,13 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Live conversation states.
+// Live conversation states. A conversation is stopping from the moment a
+// stop-streaming reaches a replica other than the one transcribing it
+// until that one has stopped.
 const (
-	LiveActive  = "active"
-	LiveStopped = "stopped"
+	LiveActive   = "active"
+	LiveStopping = "stopping"
+	LiveStopped  = "stopped"
 )
 
 // LiveConversation is a call transcribed live: what start-streaming asked
@@ -29,11 +32,15 @@ type LiveConversation struct {
 	Language         string
 	StreamARN        string
 	Redact           bool
-	State            string // LiveActive or LiveStopped
-	// Summary is the live package's JSON document of what was streamed.
+	State            string // LiveActive, LiveStopping or LiveStopped
+	// Summary is the live package's JSON document of what was streamed:
+	// the counts at the last heartbeat until the conversation stops.
 	Summary   string
 	StartedAt time.Time
 	StoppedAt time.Time // zero while active
+	// UpdatedAt is the row's version: every change but RequestLiveStop
+	// moves it on. While a replica transcribes the conversation it is that
+	// replica's heartbeat.
 	UpdatedAt time.Time
 }
 
@@ -57,20 +64,23 @@ const liveMessageColumns = `guid, seq, stream_id, role, external_id, start_ms, e
 
 func noRows(err error) bool { return errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows) }
 
-// PutLiveConversation creates or replaces the conversation c.GUID.
-func (s *Store) PutLiveConversation(ctx context.Context, c *LiveConversation) error {
+// liveConversationArgs are c's values in the order of
+// liveConversationColumns.
+func liveConversationArgs(c *LiveConversation) []any {
 	redact := 0
 	if c.Redact {
 		redact = 1
-	}
-	var stopped int64
-	if !c.StoppedAt.IsZero() {
-		stopped = c.StoppedAt.UnixMilli()
 	}
 	summary := c.Summary
 	if summary == "" {
 		summary = "{}"
 	}
+	return []any{c.GUID, c.Namespace, c.CustomerID, c.AgentID, c.CustomerStreamID, c.AgentStreamID,
+		c.Language, c.StreamARN, redact, c.State, summary, c.StartedAt.UnixMilli(), unixMS(c.StoppedAt), c.UpdatedAt.UnixMilli()}
+}
+
+// PutLiveConversation creates or replaces the conversation c.GUID.
+func (s *Store) PutLiveConversation(ctx context.Context, c *LiveConversation) error {
 	_, err := s.q().exec(ctx, `INSERT INTO vmx_live_conversation (`+liveConversationColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (guid) DO UPDATE SET namespace = excluded.namespace, customer_id = excluded.customer_id,
@@ -79,12 +89,95 @@ func (s *Store) PutLiveConversation(ctx context.Context, c *LiveConversation) er
 			stream_arn = excluded.stream_arn, redact = excluded.redact, state = excluded.state,
 			summary = excluded.summary, started_at = excluded.started_at,
 			stopped_at = excluded.stopped_at, updated_at = excluded.updated_at`,
-		c.GUID, c.Namespace, c.CustomerID, c.AgentID, c.CustomerStreamID, c.AgentStreamID,
-		c.Language, c.StreamARN, redact, c.State, summary, c.StartedAt.UnixMilli(), stopped, c.UpdatedAt.UnixMilli())
+		liveConversationArgs(c)...)
 	if err != nil {
 		return fmt.Errorf("store: put live conversation %s: %w", c.GUID, err)
 	}
 	return nil
+}
+
+// InsertLiveConversation stores a new conversation. It reports false, and
+// changes nothing, when c.GUID has one already (another replica started it
+// first).
+func (s *Store) InsertLiveConversation(ctx context.Context, c *LiveConversation) (bool, error) {
+	n, err := s.q().exec(ctx, `INSERT INTO vmx_live_conversation (`+liveConversationColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guid) DO NOTHING`,
+		liveConversationArgs(c)...)
+	if err != nil {
+		return false, fmt.Errorf("store: insert live conversation %s: %w", c.GUID, err)
+	}
+	return n == 1, nil
+}
+
+// ReplaceLiveConversation writes c over its conversation if the row is
+// still at version (its UpdatedAt when read), and reports whether it did:
+// of replicas racing to take a conversation over or to stop it, exactly
+// one wins. c.UpdatedAt, the new version, must be later than version.
+func (s *Store) ReplaceLiveConversation(ctx context.Context, c *LiveConversation, version time.Time) (bool, error) {
+	if c.UpdatedAt.UnixMilli() <= version.UnixMilli() {
+		return false, fmt.Errorf("store: replace live conversation %s: version %s is not after %s", c.GUID, c.UpdatedAt, version)
+	}
+	n, err := s.q().exec(ctx, `UPDATE vmx_live_conversation SET namespace = ?, customer_id = ?, agent_id = ?,
+			customer_stream_id = ?, agent_stream_id = ?, language = ?, stream_arn = ?, redact = ?, state = ?,
+			summary = ?, started_at = ?, stopped_at = ?, updated_at = ?
+		WHERE guid = ? AND updated_at = ?`,
+		append(liveConversationArgs(c)[1:], c.GUID, version.UnixMilli())...)
+	if err != nil {
+		return false, fmt.Errorf("store: replace live conversation %s: %w", c.GUID, err)
+	}
+	return n == 1, nil
+}
+
+// BeatLiveConversation is the heartbeat of the replica transcribing guid:
+// it moves the version on from version to at and stores the summary so
+// far. It reports false, and changes nothing, when the conversation is no
+// longer at version (another replica took it for dead) or is stopped.
+func (s *Store) BeatLiveConversation(ctx context.Context, guid string, version, at time.Time, summary string) (bool, error) {
+	if at.UnixMilli() <= version.UnixMilli() {
+		return false, fmt.Errorf("store: live conversation %s heartbeat: %s is not after %s", guid, at, version)
+	}
+	n, err := s.q().exec(ctx, `UPDATE vmx_live_conversation SET updated_at = ?, summary = ?
+		WHERE guid = ? AND updated_at = ? AND state <> ?`, at.UnixMilli(), summary, guid, version.UnixMilli(), LiveStopped)
+	if err != nil {
+		return false, fmt.Errorf("store: live conversation %s heartbeat: %w", guid, err)
+	}
+	return n == 1, nil
+}
+
+// RequestLiveStop asks the replica transcribing guid to stop: the
+// conversation becomes LiveStopping, its version unchanged. It reports
+// false when guid is neither active nor stopping.
+func (s *Store) RequestLiveStop(ctx context.Context, guid string) (bool, error) {
+	n, err := s.q().exec(ctx, `UPDATE vmx_live_conversation SET state = ? WHERE guid = ? AND state IN (?, ?)`,
+		LiveStopping, guid, LiveActive, LiveStopping)
+	if err != nil {
+		return false, fmt.Errorf("store: request stop of live conversation %s: %w", guid, err)
+	}
+	return n == 1, nil
+}
+
+// StoppingLiveConversations returns the GUIDs of the conversations whose
+// stop was requested, for their replicas to stop them.
+func (s *Store) StoppingLiveConversations(ctx context.Context) ([]string, error) {
+	// A literal state, not a parameter, lets both databases use the
+	// partial index vmx_live_conversation_stopping.
+	rs, err := s.q().query(ctx, `SELECT guid FROM vmx_live_conversation WHERE state = 'stopping' ORDER BY guid`)
+	if err != nil {
+		return nil, fmt.Errorf("store: stopping live conversations: %w", err)
+	}
+	defer rs.Close()
+	var out []string
+	for rs.Next() {
+		var g string
+		if err := rs.Scan(&g); err != nil {
+			return nil, fmt.Errorf("store: read stopping live conversation: %w", err)
+		}
+		out = append(out, g)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("store: stopping live conversations: %w", err)
+	}
+	return out, nil
 }
 
 // LiveConversation returns the conversation guid, or ErrNotFound.
@@ -105,9 +198,7 @@ func (s *Store) LiveConversation(ctx context.Context, guid string) (*LiveConvers
 	}
 	c.Redact = redact != 0
 	c.StartedAt = time.UnixMilli(started).UTC()
-	if stopped != 0 {
-		c.StoppedAt = time.UnixMilli(stopped).UTC()
-	}
+	c.StoppedAt = timeMS(stopped)
 	c.UpdatedAt = time.UnixMilli(updated).UTC()
 	return &c, nil
 }

@@ -200,6 +200,10 @@ var upgrades = []string{
 		partial    INTEGER NOT NULL DEFAULT 0,
 		PRIMARY KEY (contact_id, track, start_ms)
 	)`,
+	// 14: live conversations across replicas: each replica looks every
+	// second for the conversations whose stop-streaming reached another
+	// replica (state stopping).
+	`CREATE INDEX IF NOT EXISTS vmx_live_conversation_stopping ON vmx_live_conversation (guid) WHERE state = 'stopping'`,
 }
 
 // schema creates vmx's tables. Times are Unix milliseconds in both
