@@ -7,8 +7,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vmx-dev/vmx/internal/arn"
+	"github.com/vmx-dev/vmx/internal/media"
 	"github.com/vmx-dev/vmx/internal/voicemail"
 )
 
@@ -171,6 +173,10 @@ type Result struct {
 //     preferred agent, else "queue") and preferred_agent;
 //   - timestamp: where the voicemail starts in an IVR recording (RFC 3339).
 //
+// The ContactId must be a contact ID as media links take them (UUIDs
+// are); one that could not even key a stored voicemail is left out of the
+// Invalid request.
+//
 // The audio is the first KINESIS_VIDEO_STREAM recording, or the first IVR
 // recording stored in S3; the IVR recording comes first when the record has
 // a timestamp attribute (a VMX3-IVR flow on a contact that also streams
@@ -217,6 +223,7 @@ func Interpret(c *CTR, cfg Config) Result {
 	x := interp{c: c, cfg: cfg, p: prefix, req: &res.Request}
 	x.req.Prefix = prefix
 	x.req.Attributes = maps.Clone(c.Attributes)
+	x.contactID()
 	x.caller()
 	x.queue()
 	x.language()
@@ -266,6 +273,35 @@ func (x *interp) fail(format string, args ...any) {
 func (x *interp) attr(name string) (string, bool) {
 	v, ok := x.c.Attributes[x.p+name]
 	return strings.TrimSpace(v), ok
+}
+
+// maxKeyBytes bounds a contact ID that can key a stored voicemail:
+// DynamoDB's partition keys hold 2048 bytes, PostgreSQL index entries
+// about 2700.
+const maxKeyBytes = 1024
+
+// contactID checks the ContactId, which names the voicemail's row, its
+// recording's key and its media link: the rule of media.ValidContactID.
+// An id that cannot even key a row (not UTF-8 text, a NUL, too long) is
+// left out of the request, so the record is refused rather than stored.
+func (x *interp) contactID() {
+	id := x.c.ContactID
+	switch {
+	case media.ValidContactID(id):
+	case !utf8.ValidString(id) || strings.ContainsRune(id, 0) || len(id) > maxKeyBytes:
+		x.req.ContactID = ""
+		x.fail("ContactId %s cannot identify a voicemail: it must be UTF-8 text of at most %d bytes without NUL", quoteLong(id), maxKeyBytes)
+	default:
+		x.fail("ContactId %s is not a contact ID: want 1 to 128 ASCII letters, digits, '-', '_' or '.' (Amazon Connect's are UUIDs)", quoteLong(id))
+	}
+}
+
+// quoteLong quotes s, cut to its first 64 bytes when longer.
+func quoteLong(s string) string {
+	if len(s) <= 64 {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("%q… (%d bytes)", s[:64], len(s))
 }
 
 func (x *interp) caller() {

@@ -394,6 +394,41 @@ func TestInterpretInvalid(t *testing.T) {
 	}
 }
 
+// A ContactId that cannot be in a media link makes the voicemail invalid,
+// stored as failed under that id; one that cannot even key a stored
+// voicemail is left out, so that intake refuses the record.
+func TestInterpretContactID(t *testing.T) {
+	ivr := load(t, "ivr.json")
+	tests := []struct {
+		id, want string
+		stored   bool
+	}{
+		{"a b", `ContactId "a b" is not a contact ID: want 1 to 128 ASCII letters, digits, '-', '_' or '.'`, true},
+		{"..", `ContactId ".." is not a contact ID`, true},
+		{"voicemail/1", `ContactId "voicemail/1" is not a contact ID`, true},
+		{"é", `ContactId "é" is not a contact ID`, true},
+		{strings.Repeat("a", 129), `ContactId "` + strings.Repeat("a", 64) + `"… (129 bytes) is not a contact ID`, true},
+		{"a\x00b", `ContactId "a\x00b" cannot identify a voicemail: it must be UTF-8 text of at most 1024 bytes without NUL`, false},
+		{"a\xffb", `ContactId "a\xffb" cannot identify a voicemail`, false},
+		{strings.Repeat("b", 1025), `"… (1025 bytes) cannot identify a voicemail`, false},
+	}
+	for _, tt := range tests {
+		c := clone(ivr)
+		c.ContactID = tt.id
+		res := Interpret(c, Config{})
+		if res.Kind != Invalid || len(res.Problems) != 1 || !strings.Contains(res.Reason, tt.want) {
+			t.Errorf("ContactId %q: %v %q, want invalid: %q", tt.id, res.Kind, res.Reason, tt.want)
+		}
+		want := ""
+		if tt.stored {
+			want = tt.id
+		}
+		if res.Request.ContactID != want || res.Request.Caller != "+15555551212" {
+			t.Errorf("ContactId %q: request contact %q caller %q, want contact %q", tt.id, res.Request.ContactID, res.Request.Caller, want)
+		}
+	}
+}
+
 func TestInterpretFallbacks(t *testing.T) {
 	ivr, kvs := load(t, "ivr.json"), load(t, "kvs.json")
 	tests := []struct {

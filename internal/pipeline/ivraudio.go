@@ -10,7 +10,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/vmx-dev/vmx/internal/blob"
 	"github.com/vmx-dev/vmx/internal/ivr"
 	"github.com/vmx-dev/vmx/internal/retry"
 	"github.com/vmx-dev/vmx/internal/voicemail"
@@ -22,16 +21,28 @@ import (
 type IVRAudio struct {
 	// Open returns the store of a recordings bucket.
 	Open func(bucket string) (ivr.Source, error)
-	// Wait is how long after the call a recording may take to appear.
+	// Wait is how long after vmx accepted the voicemail its recording may
+	// take to appear: the contact record can come before the recording,
+	// and long after the call began (a caller who waited in a queue).
 	// Default 10 minutes.
 	Wait time.Duration
 	// Attempt bounds one wait inside a job; the job is retried after it.
 	// Default 30 s.
 	Attempt time.Duration
-	Now     func() time.Time
 }
 
-// FetchAudio writes the cut recording to w.
+// AudioPendingError reports audio that is not there yet. The audio step
+// is retried until Wait after vmx accepted the voicemail, then fails.
+type AudioPendingError struct {
+	Wait time.Duration
+	Err  error
+}
+
+func (e *AudioPendingError) Error() string { return e.Err.Error() }
+func (e *AudioPendingError) Unwrap() error { return e.Err }
+
+// FetchAudio writes the cut recording to w. A recording not there yet is
+// waited for up to Attempt, then an *AudioPendingError.
 func (a *IVRAudio) FetchAudio(ctx context.Context, req *voicemail.Request, w io.Writer) (Audio, error) {
 	src := req.Audio
 	if src.Kind != voicemail.AudioS3 {
@@ -41,30 +52,22 @@ func (a *IVRAudio) FetchAudio(ctx context.Context, req *voicemail.Request, w io.
 	if err != nil {
 		return Audio{}, fmt.Errorf("ivr audio: bucket %s: %w", src.Bucket, err)
 	}
-	wait, attempt, now := a.Wait, a.Attempt, a.Now
+	wait, attempt := a.Wait, a.Attempt
 	if wait <= 0 {
 		wait = 10 * time.Minute
 	}
 	if attempt <= 0 {
 		attempt = 30 * time.Second
 	}
-	if now == nil {
-		now = time.Now
-	}
 	cut := ivr.Cutter{Source: store}
 	ireq := ivr.Request{Key: src.Key, RecordingStart: src.RecordingStart, VoicemailStart: src.VoicemailStart}
 	h := &pcmHash{w: w, skip: wav.HeaderSize, h: sha256.New()}
-	var res ivr.Result
-	left := req.CallTime.Add(wait).Sub(now())
-	if left <= 0 {
-		res, err = cut.Cut(ctx, ireq, h)
-		if errors.Is(err, blob.ErrNotFound) {
-			err = retry.Permanent(fmt.Errorf("recording s3://%s/%s did not appear within %s of the call: %w", src.Bucket, src.Key, wait, err))
-		}
-	} else {
-		actx, cancel := context.WithTimeout(ctx, min(left, attempt))
-		res, err = cut.CutWhenReady(actx, ireq, h)
-		cancel()
+	actx, cancel := context.WithTimeout(ctx, attempt)
+	res, err := cut.CutWhenReady(actx, ireq, h)
+	cancel()
+	if _, ok := errors.AsType[*ivr.NotReadyError](err); ok {
+		return Audio{}, &AudioPendingError{Wait: wait,
+			Err: fmt.Errorf("ivr audio: recording s3://%s/%s not there yet: %w", src.Bucket, src.Key, err)}
 	}
 	if err != nil {
 		return Audio{}, fmt.Errorf("ivr audio: %w", err)

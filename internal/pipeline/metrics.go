@@ -22,13 +22,13 @@ func NewMetrics() *Metrics {
 			Name: "vmx_intake_ignored_total", Help: "Contact records ignored: no voicemail flag, or a flag other than 1.",
 		}, []string{"reason"}),
 		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vmx_step_runs_total", Help: "Pipeline step runs by step and outcome.",
+			Name: "vmx_step_runs_total", Help: "Pipeline step runs by step (audio, transcribe, package, deliver, finalize) and outcome.",
 		}, []string{"step", "outcome"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vmx_deliveries_total", Help: "Delivery attempts by sink and outcome.",
 		}, []string{"sink", "outcome"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vmx_voicemails_failed_total", Help: "Voicemails that failed, by step.",
+			Name: "vmx_voicemails_failed_total", Help: "Voicemails that failed, by the step that gave up.",
 		}, []string{"step"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "vmx_step_duration_seconds", Help: "Duration of pipeline steps; step=total is record in to delivered.",

@@ -1,7 +1,8 @@
 // Package pipeline turns contact records into delivered voicemails: intake,
-// fetch audio, transcribe, deliver to each destination, finalize. Each step
-// is a plain function of a contact id; River workers here, and Lambda
-// handlers elsewhere, are thin adapters over the same functions.
+// fetch audio, transcribe, package (route, summary, callback number),
+// deliver to each destination, finalize. Each step is a plain function of a
+// contact id; River workers here, and Lambda handlers elsewhere, are thin
+// adapters over the same functions.
 //
 // Every step is idempotent: it reads the voicemail row, does nothing that
 // was already done, and records its result and enqueues the next step in
@@ -73,7 +74,9 @@ type Summarizer interface {
 	Summarize(ctx context.Context, rec *voicemail.Record) (string, error)
 }
 
-// Linker makes the never-stale link to a voicemail's recording.
+// Linker makes the never-stale link to a voicemail's recording, or ""
+// when it cannot: the voicemail is then delivered without one, with a
+// warning saying why.
 type Linker interface {
 	URL(contactID string) string
 }

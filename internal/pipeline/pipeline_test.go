@@ -9,13 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vmx-dev/vmx/internal/asr"
 	"github.com/vmx-dev/vmx/internal/audio/vad"
@@ -89,6 +92,22 @@ const contact = "7c0e3a52-4f1d-4a8b-9d2e-5b6a1f0c9e31"
 
 func setup(t *testing.T, dsn string, maxAttempts int, opts ...func(*pipeline.Deps)) *env {
 	t.Helper()
+	e := build(t, dsn, maxAttempts, opts...)
+	e.start(t)
+	return e
+}
+
+// start works the jobs.
+func (e *env) start(t *testing.T) {
+	t.Helper()
+	if err := e.store.Start(context.Background(), store.WorkOptions{Workers: e.p.Workers()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// build is setup without working the jobs: they wait in the database.
+func build(t *testing.T, dsn string, maxAttempts int, opts ...func(*pipeline.Deps)) *env {
+	t.Helper()
 	ctx := context.Background()
 	// A 6 s call on the simulated KVS stream.
 	var wavBuf bytes.Buffer
@@ -139,9 +158,6 @@ func setup(t *testing.T, dsn string, maxAttempts int, opts ...func(*pipeline.Dep
 	}
 	p, err := pipeline.New(deps)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Start(ctx, store.WorkOptions{Workers: p.Workers()}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -246,6 +262,11 @@ func TestFailedVoicemailIsReplayed(t *testing.T) {
 			if rec.Run != 2 || e.sink.count(pipeline.DeliveryKey(contact, "webhook")) != 1 || e.sink.count(pipeline.DeliveryKey(contact, "email")) != 1 {
 				t.Fatalf("after replay: run %d, webhook %d, email %d", rec.Run,
 					e.sink.count(pipeline.DeliveryKey(contact, "webhook")), e.sink.count(pipeline.DeliveryKey(contact, "email")))
+			}
+			// The destination's failed attempts stay as history: the last
+			// one, which gave up.
+			if got := rec.StepErrors["deliver:email"]; got.Error != "deliver email: mail server down" || got.Attempt != 2 || len(rec.StepErrors) != 1 {
+				t.Fatalf("step errors %+v", rec.StepErrors)
 			}
 		})
 	}
@@ -388,12 +409,18 @@ func TestRouteSummaryAndLocalTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := e.wait(t, func(r *voicemail.Record) bool { return r.Status == voicemail.StatusDelivered })
-	if rec.Route.QueueName != "Sales" || len(rec.Warnings) != 2 || !strings.Contains(rec.Warnings[0], "summary failed: bedrock: ThrottlingException") ||
-		!strings.Contains(rec.Warnings[1], "not found") {
+	if rec.Route.QueueName != "Sales" || len(rec.Warnings) != 2 || !strings.Contains(rec.Warnings[0], "not found") ||
+		!strings.Contains(rec.Warnings[1], "summary failed: bedrock: ThrottlingException") {
 		t.Fatalf("stored route %+v warnings %q", rec.Route, rec.Warnings)
 	}
 	if routes != 2 || transcriptions != 1 {
 		t.Fatalf("%d route lookups, %d transcriptions; want 2 and 1", routes, transcriptions)
+	}
+	// The failed lookup is kept as the package step's error, and the step
+	// done after it.
+	if got := rec.StepErrors[voicemail.StepPackage]; got.Error != "route: connect: throttled" || got.Attempt != 1 ||
+		got.At.IsZero() || !got.At.Before(rec.Steps[voicemail.StepPackage]) || len(rec.StepErrors) != 1 {
+		t.Fatalf("step errors %+v, steps %v", rec.StepErrors, rec.Steps)
 	}
 	sink.mu.Lock()
 	defer sink.mu.Unlock()
@@ -460,6 +487,7 @@ func TestDecodeJob(t *testing.T) {
 	for _, job := range []pipeline.Job{
 		pipeline.AudioArgs{ContactID: "c-1", Run: 1},
 		pipeline.TranscribeArgs{ContactID: "c-2", Run: 2},
+		pipeline.PackageArgs{ContactID: "c-5", Run: 1},
 		pipeline.DeliverArgs{ContactID: "c-3", Run: 1, Sink: "email"},
 		pipeline.FinalizeArgs{ContactID: "c-4", Run: 3},
 	} {
@@ -477,10 +505,193 @@ func TestDecodeJob(t *testing.T) {
 		{"vmx_audio", `{"contact_id":"c"`, "vmx_audio: unexpected end of JSON input"},
 		{"vmx_deliver", `{"run":1,"sink":"email"}`, "contact_id and run are required"},
 		{"vmx_finalize", `{"contact_id":"c","run":0}`, "contact_id and run are required"},
+		{"vmx_package", `{"contact_id":"","run":1}`, "vmx_package: contact_id and run are required"},
 	} {
 		_, err := pipeline.DecodeJob(bad.kind, []byte(bad.args))
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("DecodeJob(%s, %s) error = %v; want it to say %q", bad.kind, bad.args, err, bad.want)
 		}
+	}
+}
+
+// failingFailures is a State whose database refuses, the first times, to
+// store a voicemail as failed.
+type failingFailures struct {
+	pipeline.State
+	mu      sync.Mutex
+	refuse  int
+	refused int
+}
+
+func (s *failingFailures) Update(ctx context.Context, id string, change func(*voicemail.Record) (bool, []pipeline.Job, error)) error {
+	return s.State.Update(ctx, id, func(rec *voicemail.Record) (bool, []pipeline.Job, error) {
+		save, next, err := change(rec)
+		if err == nil && save && rec.Status == voicemail.StatusFailed {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.refused < s.refuse {
+				s.refused++
+				return false, nil, errors.New("database connection reset")
+			}
+		}
+		return save, next, err
+	})
+}
+
+// A voicemail whose last attempt failed while the database refused to mark
+// it failed is marked failed once it can be: its job is not discarded.
+func TestFailureRecordedAfterDatabaseError(t *testing.T) {
+	var state *failingFailures
+	e := setup(t, storetest.SQLite(t), 1, func(d *pipeline.Deps) {
+		state = &failingFailures{State: d.State, refuse: 2}
+		d.State = state
+	})
+	e.sink.fail = func(string) error { return errors.New("503 service unavailable") }
+	if _, err := e.p.Accept(context.Background(), e.request("webhook"), ""); err != nil {
+		t.Fatal(err)
+	}
+	rec := e.wait(t, func(r *voicemail.Record) bool { return r.Status == voicemail.StatusFailed })
+	if rec.FailedStep != voicemail.StepDeliver || rec.Error != "deliver webhook: 503 service unavailable" {
+		t.Fatalf("failed at %s: %q", rec.FailedStep, rec.Error)
+	}
+	state.mu.Lock()
+	defer state.mu.Unlock()
+	if state.refused != 2 {
+		t.Fatalf("%d failures refused, want 2", state.refused)
+	}
+}
+
+// Intake outcomes are counted as what they are: a repeated invalid record
+// is invalid, not a duplicate.
+func TestIntakeOutcomesCounted(t *testing.T) {
+	metrics := pipeline.NewMetrics()
+	reg := prometheus.NewRegistry()
+	if err := metrics.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	e := build(t, storetest.SQLite(t), 3, func(d *pipeline.Deps) { d.Metrics = metrics })
+	ctx := context.Background()
+	for range 2 {
+		if _, err := e.p.Accept(ctx, e.request("webhook"), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad := e.request("webhook")
+	bad.ContactID = "bad-1"
+	for i := range 3 {
+		inserted, err := e.p.Accept(ctx, bad, `vmx3_from "12" is not an E.164 number`)
+		if err != nil || inserted != (i == 0) {
+			t.Fatalf("invalid record %d: inserted %v, %v", i, inserted, err)
+		}
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "vmx_intake_records_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	if want := map[string]float64{"accepted": 1, "duplicate": 1, "invalid": 3}; !maps.Equal(got, want) {
+		t.Fatalf("vmx_intake_records_total %v, want %v", got, want)
+	}
+}
+
+// A vmx_transcribe job that a vmx without the package step enqueued, for a
+// voicemail it had transcribed (its routing lookup failed), completes: it
+// goes on to package without transcribing again. A voicemail that such a
+// vmx packaged (its "route" step) is not packaged again when replayed.
+func TestStepsOfAnOlderVmx(t *testing.T) {
+	ctx := context.Background()
+	var routes, transcriptions int
+	older := func(t *testing.T, edit func(rec *voicemail.Record)) *env {
+		t.Helper()
+		e := build(t, storetest.SQLite(t), 3, func(d *pipeline.Deps) {
+			d.Router = countingRouter{&routes}
+			d.Transcriber = countingASR{n: &transcriptions, text: "new transcript"}
+		})
+		if _, err := e.p.Accept(ctx, e.request("webhook"), ""); err != nil {
+			t.Fatal(err)
+		}
+		// The audio step, as the older vmx ran it, enqueues vmx_transcribe.
+		if gaveUp, err := e.p.Run(ctx, pipeline.AudioArgs{ContactID: contact, Run: 1}, 1, 3); err != nil {
+			t.Fatal(gaveUp, err)
+		}
+		err := e.p.State.Update(ctx, contact, func(rec *voicemail.Record) (bool, []pipeline.Job, error) {
+			edit(rec)
+			return true, nil, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+
+	routes, transcriptions = 0, 0
+	e := older(t, func(rec *voicemail.Record) {
+		rec.Transcript, rec.Steps[voicemail.StepTranscribe] = "old transcript", time.Now().UTC()
+	})
+	e.start(t)
+	rec := e.wait(t, func(r *voicemail.Record) bool { return r.Status != voicemail.StatusQueued })
+	if rec.Status != voicemail.StatusDelivered || rec.Transcript != "old transcript" || transcriptions != 0 || routes != 1 ||
+		rec.Steps[voicemail.StepPackage].IsZero() || e.sink.last(pipeline.DeliveryKey(contact, "webhook")) != "old transcript" {
+		t.Fatalf("voicemail %s %q, %d transcriptions, %d routes, steps %v", rec.Status, rec.Transcript, transcriptions, routes, rec.Steps)
+	}
+
+	routes, transcriptions = 0, 0
+	e = older(t, func(rec *voicemail.Record) {
+		at := time.Now().UTC()
+		rec.Transcript, rec.Steps[voicemail.StepTranscribe], rec.Steps[voicemail.StepRoute] = "old transcript", at, at
+		rec.Route = voicemail.Route{QueueARN: rec.QueueARN, QueueName: "Old"}
+		rec.Status, rec.Error, rec.FailedStep = voicemail.StatusFailed, "deliver webhook: 500", voicemail.StepDeliver
+	})
+	if _, err := e.p.Retry(ctx, contact); err != nil {
+		t.Fatal(err)
+	}
+	e.start(t)
+	rec = e.wait(t, func(r *voicemail.Record) bool { return r.Status != voicemail.StatusQueued })
+	if rec.Status != voicemail.StatusDelivered || rec.Route.QueueName != "Old" || routes != 0 || transcriptions != 0 ||
+		e.sink.count(pipeline.DeliveryKey(contact, "webhook")) != 1 {
+		t.Fatalf("replayed voicemail %s, route %+v, %d routes, %d transcriptions", rec.Status, rec.Route, routes, transcriptions)
+	}
+}
+
+type countingRouter struct{ n *int }
+
+func (r countingRouter) Route(_ context.Context, req *voicemail.Request) (voicemail.Route, []string, error) {
+	*r.n++
+	return voicemail.Route{QueueARN: req.QueueARN, QueueName: "Sales"}, nil, nil
+}
+
+// noLinks makes no links, as a linker whose signer fails does.
+type noLinks struct{}
+
+func (noLinks) URL(string) string { return "" }
+
+// A voicemail whose media link cannot be made is delivered without one,
+// and says why: on the voicemail and to the destination.
+func TestDeliveredWithoutMediaLink(t *testing.T) {
+	sink := &routeSink{}
+	e := setup(t, storetest.SQLite(t), 3, func(d *pipeline.Deps) {
+		d.Links = noLinks{}
+		d.Sinks["task"] = sink
+	})
+	if _, err := e.p.Accept(context.Background(), e.request("webhook,task"), ""); err != nil {
+		t.Fatal(err)
+	}
+	rec := e.wait(t, func(r *voicemail.Record) bool { return r.Status == voicemail.StatusDelivered })
+	want := []string{"no media link: the link could not be signed (check public_url and link_secret)"}
+	if !slices.Equal(rec.Warnings, want) {
+		t.Fatalf("warnings %q, want %q", rec.Warnings, want)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if sink.got.MediaURL != "" || !slices.Equal(sink.got.Record.Warnings, want) {
+		t.Fatalf("delivered link %q, warnings %q", sink.got.MediaURL, sink.got.Record.Warnings)
 	}
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // Job is a step waiting to run on a voicemail: AudioArgs, TranscribeArgs,
-// DeliverArgs or FinalizeArgs. Its Kind and JSON form are a stored wire
+// PackageArgs, DeliverArgs or FinalizeArgs. Its Kind and JSON form are a stored wire
 // format.
 type Job interface {
 	Kind() string

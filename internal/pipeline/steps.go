@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/vmx-dev/vmx/internal/asr"
 	"github.com/vmx-dev/vmx/internal/audio/vad"
 	"github.com/vmx-dev/vmx/internal/blob"
+	"github.com/vmx-dev/vmx/internal/media"
 	"github.com/vmx-dev/vmx/internal/retry"
 	"github.com/vmx-dev/vmx/internal/store"
 	"github.com/vmx-dev/vmx/internal/voicemail"
@@ -41,11 +43,15 @@ func (p *Pipeline) Accept(ctx context.Context, req *voicemail.Request, invalid s
 		return false, fmt.Errorf("pipeline: accept %s: %w", req.ContactID, err)
 	}
 	switch {
+	case invalid != "":
+		// A repeat of an invalid record is still invalid, not a duplicate
+		// of a voicemail.
+		p.Metrics.intake.WithLabelValues("invalid").Inc()
+		if inserted {
+			p.log(req.ContactID).Warn("invalid voicemail stored as failed", "reason", invalid)
+		}
 	case !inserted:
 		p.Metrics.intake.WithLabelValues("duplicate").Inc()
-	case invalid != "":
-		p.Metrics.intake.WithLabelValues("invalid").Inc()
-		p.log(req.ContactID).Warn("invalid voicemail stored as failed", "reason", invalid)
 	default:
 		p.Metrics.intake.WithLabelValues("accepted").Inc()
 		p.log(req.ContactID).Info("voicemail accepted", "mode", req.Mode)
@@ -83,7 +89,7 @@ func (p *Pipeline) FetchAudio(ctx context.Context, contactID string, run int) er
 		defer tmp.Close()
 		audio, err := p.Audio.FetchAudio(ctx, &rec.Request, tmp)
 		if err != nil {
-			return fmt.Errorf("audio: %w", err)
+			return fmt.Errorf("audio: %w", p.waitOver(rec, err))
 		}
 		if err := p.findSpeech(ctx, rec, tmp); err != nil {
 			return err
@@ -100,6 +106,20 @@ func (p *Pipeline) FetchAudio(ctx context.Context, contactID string, run int) er
 		p.log(contactID).Info("audio stored", "key", key, "duration_ms", audio.DurationMS)
 	}
 	return p.commit(ctx, rec, !done, TranscribeArgs{ContactID: contactID, Run: run})
+}
+
+// waitOver makes an AudioPendingError permanent once its wait, counted
+// from when vmx accepted the voicemail, is over; until then it is retried.
+func (p *Pipeline) waitOver(rec *voicemail.Record, err error) error {
+	var pending *AudioPendingError
+	if !errors.As(err, &pending) {
+		return err
+	}
+	if p.Now().Before(rec.CreatedAt.Add(pending.Wait)) {
+		return err
+	}
+	return retry.Permanent(fmt.Errorf("%w; it did not appear within %s of the voicemail being accepted at %s",
+		err, pending.Wait, rec.CreatedAt.UTC().Format(time.RFC3339)))
 }
 
 // findSpeech runs the voice-activity detector over the stored WAV: the
@@ -129,13 +149,15 @@ func (p *Pipeline) findSpeech(ctx context.Context, rec *voicemail.Record, f *os.
 }
 
 // commit records a step's result, when the step was just done, and
-// enqueues the jobs that follow it, as one change.
+// enqueues the jobs that follow it, as one change. Receipts and step
+// errors, which other jobs of the voicemail add meanwhile, are kept as
+// stored.
 func (p *Pipeline) commit(ctx context.Context, rec *voicemail.Record, changed bool, next ...Job) error {
 	return p.State.Update(ctx, rec.ContactID, func(cur *voicemail.Record) (bool, []Job, error) {
 		if changed {
-			receipts := cur.Receipts
+			receipts, stepErrors := cur.Receipts, cur.StepErrors
 			*cur = *rec
-			cur.Receipts = receipts
+			cur.Receipts, cur.StepErrors = receipts, stepErrors
 		}
 		return changed, next, nil
 	})
@@ -149,50 +171,30 @@ func (p *Pipeline) attrs(rec *voicemail.Record, contentType string) blob.Attrs {
 	}}
 }
 
-// Transcribe stores the transcript and fans out one delivery job per
-// destination of the voicemail's mode.
+// Transcribe stores the transcript and enqueues packaging. A job for a
+// voicemail already transcribed (a retry, a replay, or a transcribe job
+// of a vmx before the package step) goes straight on to package.
 func (p *Pipeline) Transcribe(ctx context.Context, contactID string, run int) error {
 	rec, active, err := p.load(ctx, contactID, run)
 	if err != nil || !active {
 		return err
 	}
-	sinks, err := p.sinksFor(rec.Mode)
-	if err != nil {
+	// An unknown mode fails before the transcription is paid for.
+	if _, err := p.sinksFor(rec.Mode); err != nil {
 		return retry.Permanent(fmt.Errorf("deliver: %w", err))
 	}
-	if _, done := rec.Steps[voicemail.StepTranscribe]; !done {
+	_, done := rec.Steps[voicemail.StepTranscribe]
+	if !done {
 		if err := p.transcribe(ctx, rec); err != nil {
 			return err
 		}
 		rec.Steps[voicemail.StepTranscribe] = p.Now().UTC()
-		// Kept at once: a routing lookup that fails must not cost a
-		// second transcription.
-		if err := p.commit(ctx, rec, true); err != nil {
-			return err
-		}
 	}
-	_, routed := rec.Steps[voicemail.StepRoute]
-	if !routed {
-		if err := p.route(ctx, rec); err != nil {
-			return err
-		}
-		rec.Steps[voicemail.StepRoute] = p.Now().UTC()
-	}
-	if rec.Empty && p.DropEmpty {
-		// Nothing to deliver: the voicemail goes straight to finalize,
-		// which resets the contact's flag.
-		p.log(contactID).Info("empty voicemail not delivered")
-		return p.commit(ctx, rec, !routed, FinalizeArgs{ContactID: contactID, Run: run})
-	}
-	var next []Job
-	for _, s := range sinks {
-		next = append(next, DeliverArgs{ContactID: contactID, Run: run, Sink: s})
-	}
-	return p.commit(ctx, rec, !routed, next...)
+	return p.commit(ctx, rec, !done, PackageArgs{ContactID: contactID, Run: run})
 }
 
-// transcribe stores the voicemail's transcript, and its summary when
-// asked for. An empty voicemail is not sent to the engine.
+// transcribe stores the voicemail's transcript. An empty voicemail is not
+// sent to the engine.
 func (p *Pipeline) transcribe(ctx context.Context, rec *voicemail.Record) error {
 	t := &asr.Result{Engine: "vad", Empty: true, Segments: []asr.Segment{}, AudioMS: rec.DurationMS}
 	if !rec.Empty {
@@ -222,18 +224,67 @@ func (p *Pipeline) transcribe(ctx context.Context, rec *voicemail.Record) error 
 		return fmt.Errorf("transcribe: store %s: %w", key, err)
 	}
 	rec.Transcript, rec.Empty = t.Text, rec.Empty || t.Empty
-	if p.SpokenNumber != nil {
-		rec.SpokenNumber, _ = p.SpokenNumber(t.Text)
-	}
-	if p.Summarizer != nil && !rec.Empty {
-		summary, err := p.Summarizer.Summarize(ctx, rec)
-		if err != nil {
-			p.log(rec.ContactID).Warn("summary failed; delivering without one", "err", err)
-			rec.Warnings = append(rec.Warnings, "summary failed: "+err.Error())
-		}
-		rec.Summary = summary
-	}
 	return nil
+}
+
+// Package readies a transcribed voicemail for its destinations: the queue
+// and agent it is for, the summary and the spoken callback number, stored
+// together with one delivery job per destination of its mode. A failed
+// lookup is retried without transcribing again; a replayed voicemail that
+// is packaged has its deliveries fanned out again, and destinations with a
+// receipt skip it.
+func (p *Pipeline) Package(ctx context.Context, contactID string, run int) error {
+	rec, active, err := p.load(ctx, contactID, run)
+	if err != nil || !active {
+		return err
+	}
+	sinks, err := p.sinksFor(rec.Mode)
+	if err != nil {
+		return retry.Permanent(fmt.Errorf("deliver: %w", err))
+	}
+	done := packaged(rec)
+	if !done {
+		// The lookup, which may fail, comes before the summary, which costs.
+		if err := p.route(ctx, rec); err != nil {
+			return err
+		}
+		p.summarize(ctx, rec)
+		if p.SpokenNumber != nil {
+			rec.SpokenNumber, _ = p.SpokenNumber(rec.Transcript)
+		}
+		rec.Steps[voicemail.StepPackage] = p.Now().UTC()
+	}
+	if rec.Empty && p.DropEmpty {
+		// Nothing to deliver: the voicemail goes straight to finalize,
+		// which resets the contact's flag.
+		p.log(contactID).Info("empty voicemail not delivered")
+		return p.commit(ctx, rec, !done, FinalizeArgs{ContactID: contactID, Run: run})
+	}
+	var next []Job
+	for _, s := range sinks {
+		next = append(next, DeliverArgs{ContactID: contactID, Run: run, Sink: s})
+	}
+	return p.commit(ctx, rec, !done, next...)
+}
+
+// packaged reports whether the package step is done, by this vmx or, as
+// part of transcribe, by one before the package step.
+func packaged(rec *voicemail.Record) bool {
+	return !rec.Steps[voicemail.StepPackage].IsZero() || !rec.Steps[voicemail.StepRoute].IsZero()
+}
+
+// summarize writes the summary when asked for; a failed summary is a
+// warning, never a reason not to deliver.
+func (p *Pipeline) summarize(ctx context.Context, rec *voicemail.Record) {
+	if p.Summarizer == nil || rec.Empty {
+		return
+	}
+	summary, err := p.Summarizer.Summarize(ctx, rec)
+	if err != nil {
+		p.log(rec.ContactID).Warn("summary failed; delivering without one", "err", err)
+		rec.Warnings = append(rec.Warnings, "summary failed: "+err.Error())
+	}
+	rec.Summary = summary
 }
 
 // route looks up the queue and agent the voicemail is for.
@@ -273,15 +324,24 @@ func (p *Pipeline) Deliver(ctx context.Context, contactID string, run int, sink 
 		return retry.Permanent(fmt.Errorf("deliver: sink %q is no longer configured", sink))
 	}
 	var receipt *voicemail.Receipt
+	warning := ""
 	if !hasReceipt(rec, sink) {
 		key := DeliveryKey(contactID, sink)
 		delivered := *rec
 		if p.Redact != nil {
 			delivered.Transcript = p.Redact(delivered.Transcript)
 		}
+		link := p.Links.URL(contactID)
+		if link == "" {
+			warning = noLink(contactID)
+			p.log(contactID).Error("voicemail delivered without a media link", "sink", sink, "reason", warning)
+			if !slices.Contains(delivered.Warnings, warning) {
+				delivered.Warnings = append(slices.Clip(delivered.Warnings), warning)
+			}
+		}
 		detail, err := s.Deliver(ctx, &voicemail.Delivery{
 			Record:     delivered,
-			MediaURL:   p.Links.URL(contactID),
+			MediaURL:   link,
 			ReceivedAt: rec.CallTime.In(p.Location),
 			OpenAudio: func(ctx context.Context) (io.ReadCloser, error) {
 				r, _, err := p.Blobs.Open(ctx, rec.AudioKey)
@@ -301,6 +361,9 @@ func (p *Pipeline) Deliver(ctx context.Context, contactID string, run int, sink 
 		save := receipt != nil && !hasReceipt(cur, sink)
 		if save {
 			cur.Receipts = append(cur.Receipts, *receipt)
+			if warning != "" && !slices.Contains(cur.Warnings, warning) {
+				cur.Warnings = append(cur.Warnings, warning)
+			}
 		}
 		for _, s := range sinks {
 			if !hasReceipt(cur, s) {
@@ -313,6 +376,14 @@ func (p *Pipeline) Deliver(ctx context.Context, contactID string, run int, sink 
 		p.log(contactID).Info("delivered", "sink", sink, "detail", receipt.Detail)
 	}
 	return err
+}
+
+// noLink says why the linker made no link to a voicemail's recording.
+func noLink(contactID string) string {
+	if !media.ValidContactID(contactID) {
+		return fmt.Sprintf("no media link: contact ID %q cannot be in a link", contactID)
+	}
+	return "no media link: the link could not be signed (check public_url and link_secret)"
 }
 
 func hasReceipt(rec *voicemail.Record, sink string) bool {
@@ -350,14 +421,15 @@ func (p *Pipeline) Finalize(ctx context.Context, contactID string, run int) erro
 }
 
 // fail marks the voicemail failed at step with err, after the last attempt
-// or a permanent error.
-func (p *Pipeline) fail(ctx context.Context, contactID string, run int, step string, cause error) error {
+// or a permanent error, and keeps the attempt's error.
+func (p *Pipeline) fail(ctx context.Context, contactID string, run int, step string, attempt attemptError) error {
 	failed := false
 	err := p.State.Update(ctx, contactID, func(rec *voicemail.Record) (bool, []Job, error) {
 		if rec.Run != run || rec.Status != voicemail.StatusQueued {
 			return false, nil, nil
 		}
-		rec.Status, rec.Error, rec.FailedStep = voicemail.StatusFailed, cause.Error(), step
+		rec.Status, rec.Error, rec.FailedStep = voicemail.StatusFailed, attempt.err.Error(), step
+		attempt.keep(rec)
 		failed = true
 		return true, nil, nil
 	})
@@ -366,7 +438,7 @@ func (p *Pipeline) fail(ctx context.Context, contactID string, run int, step str
 	}
 	if err == nil && failed {
 		p.Metrics.failures.WithLabelValues(step).Inc()
-		p.log(contactID).Error("voicemail failed", "step", step, "err", cause)
+		p.log(contactID).Error("voicemail failed", "step", step, "err", attempt.err)
 	}
 	return err
 }
@@ -398,12 +470,15 @@ func (p *Pipeline) Retry(ctx context.Context, contactID string) (*voicemail.Reco
 	return out, nil
 }
 
-// firstUndone is the job that resumes a voicemail. Past the audio,
-// transcribe resumes: it fans the deliveries out again, and destinations
-// that have a receipt are skipped.
+// firstUndone is the job that resumes a voicemail. Past the transcript,
+// package resumes: it fans the deliveries out again, and destinations that
+// have a receipt are skipped.
 func firstUndone(rec *voicemail.Record) Job {
-	if rec.Steps[voicemail.StepAudio].IsZero() {
+	switch {
+	case rec.Steps[voicemail.StepAudio].IsZero():
 		return AudioArgs{ContactID: rec.ContactID, Run: rec.Run}
+	case rec.Steps[voicemail.StepTranscribe].IsZero():
+		return TranscribeArgs{ContactID: rec.ContactID, Run: rec.Run}
 	}
-	return TranscribeArgs{ContactID: rec.ContactID, Run: rec.Run}
+	return PackageArgs{ContactID: rec.ContactID, Run: rec.Run}
 }

@@ -24,11 +24,13 @@ type details struct {
 	Warnings      []string        `json:"warnings,omitempty"`
 	SpeechStartMS int64           `json:"speech_start_ms,omitempty"`
 	SpeechEndMS   int64           `json:"speech_end_ms,omitempty"`
+	// StepErrors are the last failed attempt of each step.
+	StepErrors map[string]voicemail.StepError `json:"step_errors,omitempty"`
 }
 
 func detailsOf(rec *voicemail.Record) details {
 	return details{Summary: rec.Summary, Route: rec.Route, Warnings: rec.Warnings,
-		SpeechStartMS: rec.SpeechStartMS, SpeechEndMS: rec.SpeechEndMS}
+		SpeechStartMS: rec.SpeechStartMS, SpeechEndMS: rec.SpeechEndMS, StepErrors: rec.StepErrors}
 }
 
 // InsertVoicemail stores a new voicemail. It reports false, and changes
@@ -117,6 +119,7 @@ func scanVoicemail(row scanner) (*voicemail.Record, error) {
 		return nil, fmt.Errorf("store: voicemail %s: details: %w", rec.ContactID, err)
 	}
 	rec.Summary, rec.Route, rec.Warnings, rec.SpeechStartMS, rec.SpeechEndMS = d.Summary, d.Route, d.Warnings, d.SpeechStartMS, d.SpeechEndMS
+	rec.StepErrors = d.StepErrors
 	var ms map[string]int64
 	if err := json.Unmarshal([]byte(steps), &ms); err != nil {
 		return nil, fmt.Errorf("store: voicemail %s: steps: %w", rec.ContactID, err)

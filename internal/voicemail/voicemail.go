@@ -65,9 +65,15 @@ const (
 const (
 	StepAudio      = "audio"
 	StepTranscribe = "transcribe"
-	StepRoute      = "route" // queue and agent looked up
-	StepDeliver    = "deliver"
-	StepFinalize   = "finalize"
+	// StepPackage looks the queue and agent up, writes the summary, finds
+	// a spoken callback number and fans the deliveries out.
+	StepPackage  = "package"
+	StepDeliver  = "deliver"
+	StepFinalize = "finalize"
+	// StepRoute is the time vmx packaged a voicemail before packaging was
+	// a step of its own (it was part of transcribe): a voicemail with it is
+	// packaged. It is read, never written.
+	StepRoute = "route"
 )
 
 // Record is what vmx stores of a voicemail.
@@ -78,8 +84,12 @@ type Record struct {
 	FailedStep string `json:"failed_step,omitempty"`
 	// Run counts the times the pipeline was started for the voicemail:
 	// 1, and one more for each replay of a failed voicemail.
-	Run        int                  `json:"run"`
-	Steps      map[string]time.Time `json:"steps"` // completion time of each step
+	Run   int                  `json:"run"`
+	Steps map[string]time.Time `json:"steps"` // completion time of each step
+	// StepErrors keep, by step, the last failed attempt of each step
+	// ("deliver:<sink>" for each destination): history, kept when a later
+	// attempt succeeds. Steps says whether the step is done.
+	StepErrors map[string]StepError `json:"step_errors,omitempty"`
 	AudioKey   string               `json:"audio_key,omitempty"`
 	DurationMS int64                `json:"duration_ms"`
 	AudioSHA   string               `json:"audio_sha256,omitempty"`
@@ -104,6 +114,13 @@ type Record struct {
 	Receipts  []Receipt `json:"receipts"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// StepError is a failed attempt of a step.
+type StepError struct {
+	Error   string    `json:"error"`
+	Attempt int       `json:"attempt"`
+	At      time.Time `json:"at"`
 }
 
 // Route is where a voicemail goes in the contact centre. Names and e-mail

@@ -165,6 +165,11 @@ func changed(rec *voicemail.Record) {
 	at := created.Add(time.Minute)
 	rec.Steps[voicemail.StepAudio] = at
 	rec.Steps[voicemail.StepTranscribe] = at.Add(time.Second)
+	rec.Steps[voicemail.StepPackage] = at.Add(2 * time.Second)
+	rec.StepErrors = map[string]voicemail.StepError{
+		voicemail.StepPackage: {Error: "route: connect: throttled", Attempt: 1, At: at.Add(1500 * time.Millisecond)},
+		"deliver:webhook":     {Error: "deliver webhook: 500", Attempt: 3, At: at.Add(3 * time.Second)},
+	}
 	rec.AudioKey = "recordings/2024/03/04/" + rec.ContactID + ".wav"
 	rec.DurationMS, rec.AudioSHA = 6000, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 	rec.Transcript, rec.Empty, rec.SpokenNumber, rec.Summary = "please call me back", false, "5551234", "Callback wanted."
