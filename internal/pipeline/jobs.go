@@ -146,7 +146,10 @@ func (p *Pipeline) Run(ctx context.Context, job Job, attempt, maxAttempts int) (
 	}
 	id, run := job.Contact()
 	failed := attemptError{key: stepErrorKey(job, step), err: err, attempt: attempt, at: p.Now().UTC().Truncate(time.Millisecond)}
-	if retry.IsPermanent(err) || attempt >= maxAttempts {
+	// Waiting for audio that is not there yet is not a failed attempt: on
+	// SQS every receive counts, and the wait has its own deadline.
+	_, waiting := errors.AsType[*AudioPendingError](err)
+	if retry.IsPermanent(err) || (attempt >= maxAttempts && !waiting) {
 		if ferr := p.fail(ctx, id, run, step, failed); ferr != nil {
 			// Retried: the failure must be recorded.
 			p.log(id).Error("step gave up but the failure could not be recorded; it runs again", "step", step, "err", err, "record_err", ferr)
