@@ -51,39 +51,16 @@ func BenchmarkColdStart(b *testing.B) {
 	}
 }
 
-// coldStarts measures cold starts of cfg invoked with event; ok checks
-// each response.
+// coldStarts measures cold starts of cfg invoked with event, whose
+// answer, a string map as Connect's flows want, ok checks.
 func coldStarts(b *testing.B, cfg lambdatest.Config, event []byte, ok func(map[string]string) bool) {
-	cfg.EnforceMemory = true
-	var initTime, invokeTime time.Duration
-	var initPeak, peak int64
-	for b.Loop() {
-		f, err := lambdatest.Start(context.Background(), cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		initTime += f.InitDuration()
-		initPeak = max(initPeak, f.PeakRSS())
-		inv, err := f.Do(context.Background(), event)
-		if err == nil && inv.Err != nil {
-			err = inv.Err
-		}
-		peak = max(peak, f.PeakRSS())
-		f.Stop()
-		if err != nil {
-			b.Fatalf("%v\n%s", err, f.Logs())
-		}
-		invokeTime += inv.Duration
+	coldStartsWith(b, cfg, func(int) []byte { return event }, func(_ int, out []byte) error {
 		var resp map[string]string
-		if err := json.Unmarshal(inv.Response, &resp); err != nil || !ok(resp) {
-			b.Fatalf("response %s", inv.Response)
+		if err := json.Unmarshal(out, &resp); err != nil || !ok(resp) {
+			return fmt.Errorf("response %s", out)
 		}
-	}
-	ms := func(d time.Duration) float64 { return d.Seconds() * 1000 / float64(b.N) }
-	b.ReportMetric(ms(initTime), "init-ms")
-	b.ReportMetric(ms(invokeTime), "invoke-ms")
-	b.ReportMetric(float64(initPeak)/(1<<20), "init-MB")
-	b.ReportMetric(float64(peak)/(1<<20), "peak-MB")
+		return nil
+	})
 }
 
 // recordingFunction is vmx's call-recording function with its settings:

@@ -155,7 +155,11 @@ func BenchmarkColdStartPipeline(b *testing.B) {
 
 // coldStartsWith measures cold starts of cfg, the i-th (from 1) invoked
 // with event(i) and its answer checked with check.
+// It reports Lambda's measures: init-ms (Init Duration), init-MB (peak
+// RSS when init ends), invoke-ms (Duration) and peak-MB (Max Memory Used
+// over init and the invocation).
 func coldStartsWith(b *testing.B, cfg lambdatest.Config, event func(i int) []byte, check func(i int, out []byte) error) {
+	cfg.EnforceMemory = true
 	var initTime, invokeTime time.Duration
 	var initPeak, peak int64
 	n := 0
