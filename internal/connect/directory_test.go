@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmx-dev/vmx/internal/clocktest"
 	"github.com/vmx-dev/vmx/internal/connect"
 	"github.com/vmx-dev/vmx/internal/connect/connecttest"
 	"github.com/vmx-dev/vmx/internal/retry"
@@ -255,7 +256,7 @@ func TestRouteCache(t *testing.T) {
 	f := newFake(t)
 	f.AddQueue(connecttest.Queue{ID: queueID, Name: "Sales"})
 	f.AddUser(connecttest.User{ID: agentID, Username: "jdoe", FirstName: "Jane", LastName: "Doe", Email: "jane@example.com"})
-	clk := &clock{t: time.Date(2026, 1, 2, 15, 4, 0, 0, time.UTC)}
+	clk := clocktest.At(time.Date(2026, 1, 2, 15, 4, 0, 0, time.UTC))
 	d := newDirectory(t, f, connect.Config{CacheTTL: time.Minute, Now: clk.Now})
 	req := voicemail.Request{InstanceID: instanceID, QueueARN: queueARN, Target: "agent", Preferred: "jdoe"}
 

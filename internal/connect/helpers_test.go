@@ -3,9 +3,7 @@ package connect_test
 import (
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	sdkconnect "github.com/aws/aws-sdk-go-v2/service/connect"
 
@@ -37,24 +35,6 @@ func client(f *connecttest.Server) *sdkconnect.Client {
 // fail is an error answer of the fake.
 func fail(status int, code string) connecttest.Failure {
 	return connecttest.Failure{Status: status, Code: code}
-}
-
-// clock is a settable clock for the caches.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 func hasPrefixAuth(r connecttest.Request) bool {

@@ -7,11 +7,11 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vmx-dev/vmx/internal/blob"
+	"github.com/vmx-dev/vmx/internal/clocktest"
 	"github.com/vmx-dev/vmx/internal/ivr"
 	"github.com/vmx-dev/vmx/internal/pipeline"
 	"github.com/vmx-dev/vmx/internal/store/storetest"
@@ -127,30 +127,12 @@ func TestIVRRecordingWaitsFromAcceptance(t *testing.T) {
 	})
 }
 
-// clock is a settable Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // The wait is counted on the pipeline's clock from the voicemail's
 // acceptance, whatever runs the step: Run keeps the step going while the
 // wait lasts and gives up, before its attempts run out, once it is over.
 func TestAudioWaitCountsFromAcceptance(t *testing.T) {
 	b := newIVRBucket(t)
-	c := &clock{now: time.Now().UTC().Truncate(time.Millisecond)}
+	c := clocktest.At(time.Now().UTC().Truncate(time.Millisecond))
 	e := build(t, storetest.SQLite(t), 3, b.deps(10*time.Minute), func(d *pipeline.Deps) { d.Now = c.Now })
 	ctx := context.Background()
 	if _, err := e.p.Accept(ctx, b.request(), ""); err != nil {
@@ -158,7 +140,7 @@ func TestAudioWaitCountsFromAcceptance(t *testing.T) {
 	}
 	job := pipeline.AudioArgs{ContactID: contact, Run: 1}
 	for attempt := 1; attempt <= 3; attempt++ {
-		c.add(3 * time.Minute)
+		c.Advance(3 * time.Minute)
 		gaveUp, err := e.p.Run(ctx, job, attempt, 10)
 		if gaveUp || err == nil {
 			t.Fatalf("attempt %d, %d minutes after acceptance: gave up %v, %v", attempt, 3*attempt, gaveUp, err)
@@ -173,7 +155,7 @@ func TestAudioWaitCountsFromAcceptance(t *testing.T) {
 	if err != nil || rec.Status != voicemail.StatusQueued || rec.StepErrors[voicemail.StepAudio].Attempt != 10 {
 		t.Fatalf("voicemail %+v, %v", rec, err)
 	}
-	c.add(time.Minute)
+	c.Advance(time.Minute)
 	gaveUp, err := e.p.Run(ctx, job, 4, 10)
 	if !gaveUp || err == nil {
 		t.Fatalf("10 minutes after acceptance: gave up %v, %v", gaveUp, err)

@@ -234,13 +234,9 @@ func (p *Pipeline) transcribe(ctx context.Context, rec *voicemail.Record) error 
 // is packaged has its deliveries fanned out again, and destinations with a
 // receipt skip it.
 func (p *Pipeline) Package(ctx context.Context, contactID string, run int) error {
-	rec, active, err := p.load(ctx, contactID, run)
-	if err != nil || !active {
+	rec, sinks, err := p.loadForDelivery(ctx, contactID, run)
+	if err != nil || rec == nil {
 		return err
-	}
-	sinks, err := p.sinksFor(rec.Mode)
-	if err != nil {
-		return retry.Permanent(fmt.Errorf("deliver: %w", err))
 	}
 	done := packaged(rec)
 	if !done {
@@ -304,6 +300,21 @@ func (p *Pipeline) route(ctx context.Context, rec *voicemail.Record) error {
 	return nil
 }
 
+// loadForDelivery reads a voicemail for a step of run with the sinks its
+// mode delivers to; a nil voicemail means there is nothing to do (see
+// load).
+func (p *Pipeline) loadForDelivery(ctx context.Context, contactID string, run int) (*voicemail.Record, []string, error) {
+	rec, active, err := p.load(ctx, contactID, run)
+	if err != nil || !active {
+		return nil, nil, err
+	}
+	sinks, err := p.sinksFor(rec.Mode)
+	if err != nil {
+		return nil, nil, retry.Permanent(fmt.Errorf("deliver: %w", err))
+	}
+	return rec, sinks, nil
+}
+
 // DeliveryKey is the idempotency key a destination sees for a voicemail:
 // the same on every retry and replay.
 func DeliveryKey(contactID, sink string) string { return contactID + ":" + sink }
@@ -311,13 +322,9 @@ func DeliveryKey(contactID, sink string) string { return contactID + ":" + sink 
 // Deliver hands the voicemail to one destination, records the receipt, and
 // enqueues finalize once every destination has it.
 func (p *Pipeline) Deliver(ctx context.Context, contactID string, run int, sink string) error {
-	rec, active, err := p.load(ctx, contactID, run)
-	if err != nil || !active {
+	rec, sinks, err := p.loadForDelivery(ctx, contactID, run)
+	if err != nil || rec == nil {
 		return err
-	}
-	sinks, err := p.sinksFor(rec.Mode)
-	if err != nil {
-		return retry.Permanent(fmt.Errorf("deliver: %w", err))
 	}
 	s, ok := p.Sinks[sink]
 	if !ok {

@@ -182,7 +182,7 @@ func TestSignInRateLimit(t *testing.T) {
 	e := newEnv(t, storetest.SQLite(t), envOptions{})
 	e.users()
 	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	e.clock.set(start)
+	e.clock.Set(start)
 	c := e.client()
 	for i := range web.DefaultLoginFailures {
 		if r := c.login("amy", "not the password"); r.status != http.StatusUnauthorized {
@@ -197,11 +197,11 @@ func TestSignInRateLimit(t *testing.T) {
 	if r := e.client().login("bob", password); r.status != http.StatusSeeOther {
 		t.Fatalf("bob: %d", r.status)
 	}
-	e.clock.set(start.Add(web.DefaultLoginLockout - time.Second))
+	e.clock.Set(start.Add(web.DefaultLoginLockout - time.Second))
 	if r := c.login("AMY", password); r.status != http.StatusTooManyRequests {
 		t.Fatalf("before the lockout ends: %d", r.status)
 	}
-	e.clock.set(start.Add(web.DefaultLoginLockout))
+	e.clock.Set(start.Add(web.DefaultLoginLockout))
 	if r := c.login("amy", password); r.status != http.StatusSeeOther {
 		t.Fatalf("after the lockout: %d\n%s", r.status, r.body)
 	}
@@ -212,13 +212,13 @@ func TestSessionExpires(t *testing.T) {
 	e := newEnv(t, storetest.SQLite(t), envOptions{})
 	e.users()
 	start := time.Now()
-	e.clock.set(start)
+	e.clock.Set(start)
 	c := e.signIn("amy")
-	e.clock.set(start.Add(web.DefaultSessionLifetime - time.Second))
+	e.clock.Set(start.Add(web.DefaultSessionLifetime - time.Second))
 	if r := c.get("/"); r.status != http.StatusOK {
 		t.Fatalf("before expiry: %d", r.status)
 	}
-	e.clock.set(start.Add(web.DefaultSessionLifetime))
+	e.clock.Set(start.Add(web.DefaultSessionLifetime))
 	if r := c.get("/"); r.status != http.StatusSeeOther {
 		t.Fatalf("after expiry: %d", r.status)
 	}

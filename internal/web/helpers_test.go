@@ -23,6 +23,7 @@ import (
 
 	"github.com/vmx-dev/vmx/internal/asr"
 	"github.com/vmx-dev/vmx/internal/blob"
+	"github.com/vmx-dev/vmx/internal/clocktest"
 	"github.com/vmx-dev/vmx/internal/media"
 	"github.com/vmx-dev/vmx/internal/store"
 	"github.com/vmx-dev/vmx/internal/voicemail"
@@ -36,27 +37,6 @@ const (
 	password = "correct horse battery"
 )
 
-// clock is a settable clock; zero means the real time.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.now.IsZero() {
-		return time.Now()
-	}
-	return c.now
-}
-
-func (c *clock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // env is an inbox on a real store, blob directory and media handler,
 // served by an httptest server.
 type env struct {
@@ -66,7 +46,7 @@ type env struct {
 	srv   *httptest.Server
 	mux   *http.ServeMux
 	h     *web.Handler
-	clock *clock
+	clock *clocktest.Clock
 	mu    sync.Mutex
 	// deleted and retried record what the actions asked for.
 	deleted, retried []string
@@ -91,7 +71,7 @@ func newEnv(t *testing.T, dsn string, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: st, blobs: blobs, mux: http.NewServeMux(), clock: &clock{}}
+	e := &env{t: t, store: st, blobs: blobs, mux: http.NewServeMux(), clock: &clocktest.Clock{}}
 	e.srv = httptest.NewServer(e.mux)
 	t.Cleanup(e.srv.Close)
 	signer := media.Signer{Secret: []byte("0123456789abcdef0123456789abcdef"), BaseURL: e.srv.URL}
