@@ -242,6 +242,7 @@ type rig struct {
 	api   *httptest.Server
 	reg   *prometheus.Registry
 	start time.Time // when paced streams begin
+	pace  float64
 }
 
 func newRig(tb testing.TB, pace float64, cfg Config, engine asr.Engine) *rig {
@@ -256,7 +257,7 @@ func newRigAt(tb testing.TB, pace float64, start time.Time, cfg Config, engine a
 	simSrv := httptest.NewServer(sim)
 	tb.Cleanup(simSrv.Close)
 	r := newReplica(tb, simSrv.URL, storetest.SQLite(tb), cfg, engine)
-	r.sim, r.start = sim, start
+	r.sim, r.start, r.pace = sim, start, pace
 	return r
 }
 
@@ -334,6 +335,25 @@ func (r *rig) get(tb testing.TB, path string) (int, []byte) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b
+}
+
+// startAtFirst is startBody for a session that starts at the first
+// fragment of stream name (FRAGMENT_NUMBER), once the simulator has it
+// whole. Such a session reads the whole call, and its timeline starts with
+// the call, however long the test took to get there on a busy machine;
+// with NOW it would start at the fragment being written by then.
+func (r *rig) startAtFirst(tb testing.TB, name, guid, arn string) map[string]any {
+	tb.Helper()
+	frags, err := r.sim.Fragments(name)
+	if err != nil || len(frags) == 0 {
+		tb.Fatalf("fragments of %s: %v", name, err)
+	}
+	if r.pace > 0 {
+		time.Sleep(time.Until(r.start.Add(time.Duration(float64(frags[0].Duration) / r.pace))))
+	}
+	b := startBody(guid, arn)
+	b["amazonConnectParams"] = map[string]any{"streamArn": arn, "startSelectorType": "FRAGMENT_NUMBER", "afterFragmentNumber": frags[0].Number}
+	return b
 }
 
 func startBody(guid, arn string) map[string]any {

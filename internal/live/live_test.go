@@ -42,7 +42,7 @@ func TestCallEndToEnd(t *testing.T) {
 	arn := r.addCall(t, "connect-contact-1", guid, c)
 
 	var first, again Response
-	if code := r.post(t, PathStart, startBody(guid, arn), &first); code != http.StatusOK || !first.IsOK {
+	if code := r.post(t, PathStart, r.startAtFirst(t, "connect-contact-1", guid, arn), &first); code != http.StatusOK || !first.IsOK {
 		t.Fatalf("start: %d %+v", code, first)
 	}
 	cust, agent := first.Response.Customer.StreamID, first.Response.Agent.StreamID
@@ -216,7 +216,7 @@ func TestRedactionOff(t *testing.T) {
 	defer target.Close()
 	r := newRig(t, 8, Config{Targets: []TargetConfig{{URL: target.URL, Secret: SecretConfig{Value: "q", In: SecretInQuery}}}}, durationEngine{})
 	arn := r.addCall(t, "connect-contact-2", "g-2", c)
-	b := startBody("g-2", arn)
+	b := r.startAtFirst(t, "connect-contact-2", "g-2", arn)
 	b["autotranscribeParams"] = map[string]any{"redaction": false}
 	var resp Response
 	if code := r.post(t, PathStart, b, &resp); code != http.StatusOK {
@@ -244,7 +244,7 @@ func TestStopAndResume(t *testing.T) {
 	const guid = "resume-1"
 	arn := r.addCall(t, "connect-contact-3", guid, c)
 	var first, stop1, second, stop2 Response
-	r.post(t, PathStart, startBody(guid, arn), &first)
+	r.post(t, PathStart, r.startAtFirst(t, "connect-contact-3", guid, arn), &first)
 	waitFor(t, 20*time.Second, "the first message", func() bool { return len(rc.got()) >= 1 })
 	if code := r.post(t, PathStop, map[string]any{"namespace": "amazonconnect", "guid": guid}, &stop1); code != http.StatusOK {
 		t.Fatalf("stop: %d %+v", code, stop1)

@@ -38,7 +38,8 @@ func TestCallPocketSphinx(t *testing.T) {
 	r := newRig(t, 4, Config{Targets: []TargetConfig{{URL: target.URL}}, StopGrace: 50 * time.Millisecond}, newSphinx(t))
 	const guid = "sphinx-call"
 	var resp Response
-	if code := r.post(t, PathStart, startBody(guid, r.addCall(t, "sphinx", guid, c)), &resp); code != http.StatusOK {
+	arn := r.addCall(t, "sphinx", guid, c)
+	if code := r.post(t, PathStart, r.startAtFirst(t, "sphinx", guid, arn), &resp); code != http.StatusOK {
 		t.Fatalf("start: %d %+v", code, resp)
 	}
 	waitFor(t, time.Minute, "four messages", func() bool { return len(rc.got()) >= len(c.turns) })
