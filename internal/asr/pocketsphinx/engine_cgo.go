@@ -244,21 +244,26 @@ func (d *cDecoder) free() {
 
 // speedArgs are the PocketSphinx options of a Speed.
 func speedArgs(s Speed) []string {
-	// Measured with the voicemail language model on vmx's telephone test
-	// set, idle machine, CPU real-time factor (docs/PERFORMANCE.md):
-	// skipping fwdflat costs no accuracy; the cap on active HMMs per frame
-	// (default 30000) is the lever: 5000 → 35.8 % WER at 0.40, 3000 →
-	// 35.9 % at 0.28–0.32, 2500 → 38.3 % at 0.25, 2000 → 41.6 % at 0.25.
-	// Human telephone speech suffers more from the cap than flite's:
-	// 40.6 % at 5000, 45.8 % at 3000, so the default keeps 5000.
-	// The best-path pass stays on in every preset: it costs little and
-	// gives the word posteriors behind Confidence.
+	// Measured on vmx's telephone test set (flite, 796 words) and Debian's
+	// human read speech (13 clips, 106 words), CPU real-time factor
+	// (docs/PERFORMANCE.md). Skipping fwdflat costs no accuracy on the
+	// flite set. The cap on active HMMs per frame (default 30000) is the
+	// main lever, but human speech suffers from it below 4000 (45 % WER at
+	// 3000 against 40 % at 5000). Pruning word exits (-wbeam 1e-20, default
+	// 7e-29) saves most of what 3000 saves without that cost: 4000 with
+	// it scores 35.4 % / 38.7 % at a real-time factor of about 0.25,
+	// about 15 % less CPU than 5000 alone at 35.8 % / 39.6 %. Fewer
+	// Gaussians (-topn 2 or 3), frame downsampling (-ds 2), tighter
+	// -beam/-pbeam or -lpbeam and a wider -pl_window each cost human
+	// speech 7 points or more, or gain nothing. The best-path pass stays
+	// on in every preset: it costs little and gives the word posteriors
+	// behind Confidence.
 	switch s {
 	case SpeedAccurate:
 		return nil
 	case SpeedFastest:
 		return []string{"-fwdflat", "no", "-bestpath", "yes", "-maxhmmpf", "3000", "-maxwpf", "10"}
 	default:
-		return []string{"-fwdflat", "no", "-bestpath", "yes", "-maxhmmpf", "5000", "-maxwpf", "10"}
+		return []string{"-fwdflat", "no", "-bestpath", "yes", "-maxhmmpf", "4000", "-wbeam", "1e-20", "-maxwpf", "10"}
 	}
 }

@@ -254,9 +254,11 @@ func clamp(v float64) int16 {
 // HumanDir is where Debian's pocketsphinx-testdata keeps its recordings.
 const HumanDir = "/usr/share/pocketsphinx/test/data"
 
-// BuildHuman writes Debian's pocketsphinx-testdata read speech (16 kHz
-// librivox and cards clips, and goforward.raw) into dir as telephone audio,
-// with manifest.jsonl.
+// BuildHuman writes Debian's pocketsphinx-testdata read speech into dir as
+// telephone audio, with manifest.jsonl: every 16 kHz recording there whose
+// words are known (the librivox and cards clips with their transcripts,
+// and three single clips). numbers.raw has no transcript, and the tidigits
+// .mfc files are features, not audio.
 func BuildHuman(dir string) (string, error) {
 	type clip struct{ path, ref string }
 	var clips []clip
@@ -272,7 +274,12 @@ func BuildHuman(dir string) (string, error) {
 			clips = append(clips, clip{filepath.Join(HumanDir, set.dir, strings.TrimSuffix(strings.TrimSpace(id), ")")+".wav"), words})
 		}
 	}
-	clips = append(clips, clip{filepath.Join(HumanDir, "goforward.raw"), "go forward ten meters"})
+	clips = append(clips,
+		clip{filepath.Join(HumanDir, "goforward.raw"), "go forward ten meters"},
+		clip{filepath.Join(HumanDir, "something.raw"), "go somewhere and do something"},
+		// TIDIGITS names a clip by its digits, z for zero.
+		clip{filepath.Join(HumanDir, "tidigits", "dhd.2934z.raw"), "two nine three four zero"},
+	)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}

@@ -46,8 +46,20 @@ func TestBuildHuman(t *testing.T) {
 		t.Fatal(err)
 	}
 	entries, err := ReadManifest(path)
-	if err != nil || len(entries) < 5 || entries[0].Text == "" {
+	// 5 librivox and 5 cards clips, goforward, something and a tidigits
+	// clip.
+	if err != nil || len(entries) != 13 || entries[0].Text == "" {
 		t.Fatalf("%d entries %+v: %v", len(entries), entries, err)
+	}
+	if last := entries[12]; last.Text != "two nine three four zero" {
+		t.Errorf("last entry %+v, want the tidigits clip", last)
+	}
+	// Every clip is telephone audio with speech in it.
+	for _, e := range entries {
+		pcm, rate, err := readMono(e.Audio)
+		if err != nil || rate != 8000 || len(pcm) < 8000 {
+			t.Errorf("%s: %d samples at %d Hz: %v", e.Audio, len(pcm), rate, err)
+		}
 	}
 }
 
