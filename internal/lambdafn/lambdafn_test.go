@@ -360,6 +360,39 @@ func TestStep(t *testing.T) {
 	}
 }
 
+// On the FIFO queue a contact's later messages in a batch wait behind one
+// to retry: they are reported, not run.
+func TestStepKeepsGroupOrder(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, id := range []string{contactA, contactB, contactC} {
+		f.accept(t, id)
+	}
+	f.audio.fail[contactC] = errors.New("kvs: 503")
+	h := &lambdafn.Step{Runner: f.p, Decode: awsstate.DecodeMessage, Delayer: &delays{}, MaxAttempts: 5}
+	var ev map[string][]map[string]any
+	if err := json.Unmarshal([]byte(sqsEvent([3]string{"m1", audioBody(contactC), "1"}, [3]string{"m2", audioBody(contactA), "1"},
+		[3]string{"m3", audioBody(contactB), "1"})), &ev); err != nil {
+		t.Fatal(err)
+	}
+	for i, group := range []string{"g1", "g1", "g2"} {
+		ev["Records"][i]["attributes"].(map[string]any)["MessageGroupId"] = group
+	}
+	b, _ := json.Marshal(ev)
+	var resp batchResponse
+	if err := invoke(t, h.Handle, string(b), &resp); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(resp.ids(), ","); got != "m1,m2" {
+		t.Fatalf("reported %s, want m1,m2 (m2 waits behind m1 in group g1)", got)
+	}
+	if a := f.get(t, contactA); a.AudioKey != "" {
+		t.Fatalf("m2 ran although it waits behind m1: %+v", a)
+	}
+	if b := f.get(t, contactB); b.AudioKey == "" {
+		t.Fatalf("m3, in another group, did not run: %+v", b)
+	}
+}
+
 // transcribeEvent is Amazon Transcribe's job state change event, as its
 // documentation shows it.
 func transcribeEvent(job, status string) string {

@@ -47,12 +47,17 @@ type Step struct {
 // then marked failed), is deleted from the queue; one to retry is
 // reported in BatchItemFailures after its visibility is set to the delay
 // the step asked for, or to the back-off of its attempt. A body that is
-// not a step is dropped: retrying cannot make it one.
+// not a step is dropped: retrying cannot make it one. On the FIFO queue,
+// the messages of a group (a contact) after one to retry are not run but
+// reported too, so that the contact's steps keep their order.
 func (h *Step) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	log := logger(h.Logger)
 	var resp events.SQSEventResponse
+	held := map[string]bool{} // message groups with a message to retry
 	for _, m := range ev.Records {
-		if h.retry(ctx, log, m) {
+		group := m.Attributes["MessageGroupId"]
+		if (group != "" && held[group]) || h.retry(ctx, log, m) {
+			held[group] = group != ""
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
 		}
 	}
