@@ -135,10 +135,31 @@ func (c Config) withDefaults() Config {
 }
 
 var (
-	templateName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
-	localPart    = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-	domainName   = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
+	templateNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+	localPart      = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 )
+
+// validTemplateName accepts 1 to 64 letters, digits, '_' and '-', starting
+// with a letter or digit. (Lengths are checked apart from patterns: a
+// counted repetition compiles to that many copies of its class at every
+// start of the binary.)
+func validTemplateName(s string) bool { return len(s) <= 64 && templateNameRE.MatchString(s) }
+
+// validDomain accepts a host name: dot-separated labels of 1 to 63 ASCII
+// letters, digits and '-', not starting or ending with '-'.
+func validDomain(s string) bool {
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // Validate checks the configuration and returns every problem found;
 // empty fields are valid where they have defaults. The template directory
@@ -150,7 +171,7 @@ func (c Config) Validate() error {
 	}
 	allowed := make([]string, 0, len(c.AllowedDomains))
 	for i, d := range c.AllowedDomains {
-		if !domainName.MatchString(strings.TrimPrefix(d, "*.")) {
+		if !validDomain(strings.TrimPrefix(d, "*.")) {
 			bad("allowed_domains[%d] %q is not a domain name like example.com or *.example.com", i, d)
 			continue
 		}
@@ -173,10 +194,10 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	if c.MessageIDDomain != "" && !domainName.MatchString(c.MessageIDDomain) {
+	if c.MessageIDDomain != "" && !validDomain(c.MessageIDDomain) {
 		bad("message_id_domain %q is not a domain name", c.MessageIDDomain)
 	}
-	if c.Template != "" && !templateName.MatchString(c.Template) {
+	if c.Template != "" && !validTemplateName(c.Template) {
 		bad("template %q is not a template name (letters, digits, - and _)", c.Template)
 	}
 	switch c.Attach {
@@ -417,7 +438,7 @@ func checkAddr(addr string) error {
 	switch {
 	case len(local) > 64 || !localPart.MatchString(local):
 		return fmt.Errorf("%q: the part before @ must be plain ASCII without spaces or quotes", addr)
-	case len(domain) > 253 || !domainName.MatchString(domain):
+	case len(domain) > 253 || !validDomain(domain):
 		return fmt.Errorf("%q: %q is not a host name", addr, domain)
 	}
 	return nil
@@ -452,7 +473,7 @@ func (s *Sink) template(r *voicemail.Record) (*templateSet, error) {
 	if name == "" {
 		return s.templates[s.cfg.Template], nil
 	}
-	if !templateName.MatchString(name) {
+	if !validTemplateName(name) {
 		return nil, fmt.Errorf("email: attribute %s %q is not a template name (letters, digits, - and _)", k, name)
 	}
 	t, ok := s.templates[name]

@@ -478,7 +478,7 @@ func TestTemplates(t *testing.T) {
 	}
 	write("voicemail.subject.tmpl", "Office voicemail: {{.Caller}}")
 	write("spanish.subject.tmpl", "Buzón de voz de {{.Caller}}")
-	write("spanish.txt.tmpl", "Mensaje de {{.Caller}}: {{.Transcript}}")
+	write("spanish.txt.tmpl", "Mensaje de {{.Caller}} ({{format .ReceivedAt \"2006-01-02 15:04\"}}): {{.Transcript}}")
 	write("spanish.html.tmpl", "<p>Mensaje de {{.Caller}}: {{.Transcript}}</p>")
 	write("README.md", "not a template")
 
@@ -513,7 +513,7 @@ func TestTemplates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Subject != "Buzón de voz de +15555550100" || m.Text != "Mensaje de +15555550100: "+hostile ||
+	if m.Subject != "Buzón de voz de +15555550100" || m.Text != "Mensaje de +15555550100 (2025-09-12 11:07): "+hostile ||
 		!strings.Contains(m.HTML, "<p>Mensaje de &#43;15555550100: Hi, it&#39;s Jane &lt;script&gt;") {
 		t.Errorf("per-contact template: %q\n%s\n%s", m.Subject, m.Text, m.HTML)
 	}
@@ -545,6 +545,7 @@ func TestTemplateDirErrors(t *testing.T) {
 	}{
 		"unknown field":     {map[string]string{"a.txt.tmpl": "{{.Nope}}"}, "", `a.txt.tmpl:1:2: executing "a.txt.tmpl" at <.Nope>: can't evaluate field Nope`},
 		"syntax":            {map[string]string{"a.html.tmpl": "{{if}}"}, "", "a.html.tmpl:1: missing value for if"},
+		"method call":       {map[string]string{"a.txt.tmpl": "{{.ReceivedAt.Unix}}"}, "", `a.txt.tmpl:1:13: executing "a.txt.tmpl" at <.ReceivedAt.Unix>: can't evaluate field Unix in type time.Time`},
 		"misnamed file":     {map[string]string{"a.text.tmpl": "x"}, "", "a.text.tmpl: want <name>.subject.tmpl, <name>.txt.tmpl or <name>.html.tmpl"},
 		"bad name":          {map[string]string{"a b.txt.tmpl": "x"}, "", `"a b" is not a template name`},
 		"missing default":   {map[string]string{"a.txt.tmpl": "x"}, "b", `template "b": no such template in`},
@@ -777,5 +778,21 @@ func TestSMTPAbortsHalfWrittenMessage(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // let the server finish with the connection
 	if got := srv.Messages(); len(got) != 0 {
 		t.Fatalf("server accepted %d half-written messages: %q", len(got), got[0].Data)
+	}
+}
+
+func TestValidDomain(t *testing.T) {
+	label63 := strings.Repeat("a", 63)
+	for d, want := range map[string]bool{
+		"example.com": true, "mail-1.Example.COM": true, "x": true, label63 + ".com": true,
+		strings.Repeat("a", 64) + ".com": false, "-a.com": false, "a-.com": false, "a..com": false,
+		".com": false, "a.com.": false, "exa_mple.com": false, "exämple.com": false, "": false,
+	} {
+		if got := validDomain(d); got != want {
+			t.Errorf("validDomain(%q) = %v, want %v", d, got, want)
+		}
+	}
+	if !validTemplateName(strings.Repeat("t", 64)) || validTemplateName(strings.Repeat("t", 65)) || validTemplateName("_t") {
+		t.Error("template names: want 1 to 64 characters starting with a letter or digit")
 	}
 }

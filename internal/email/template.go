@@ -5,16 +5,17 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	htmltemplate "html/template"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
-	texttemplate "text/template"
 	"time"
 	"unicode/utf8"
+
+	htmltemplate "github.com/DataDog/datadog-agent/pkg/template/html"
+	texttemplate "github.com/DataDog/datadog-agent/pkg/template/text"
 
 	"github.com/vmx-dev/vmx/internal/voicemail"
 )
@@ -42,7 +43,8 @@ type Data struct {
 	ForAgent      bool
 	// Received is the call time for people, in the contact centre's time
 	// zone, e.g. "Fri, Sep 12, 2025 at 11:07 AM EDT"; ReceivedAt is the
-	// same time for templates that format it themselves.
+	// same time for templates that format it themselves, with the format
+	// function: {{format .ReceivedAt "2006-01-02 15:04 MST"}}.
 	Received   string
 	ReceivedAt time.Time
 	// Duration is the recording's length for people, e.g. "1 min 05 s".
@@ -238,7 +240,7 @@ func readTemplates(fsys fs.FS, root string) (map[string]map[string]string, error
 			errs = append(errs, fmt.Errorf("%s: want <name>.subject.tmpl, <name>.txt.tmpl or <name>.html.tmpl", fname))
 			continue
 		}
-		if !templateName.MatchString(name) {
+		if !validTemplateName(name) {
 			errs = append(errs, fmt.Errorf("%s: %q is not a template name (letters, digits, - and _)", fname, name))
 			continue
 		}
@@ -255,18 +257,25 @@ func readTemplates(fsys fs.FS, root string) (map[string]map[string]string, error
 	return files, errors.Join(errs...)
 }
 
+// templateFuncs are the functions templates may call. Templates read
+// fields, not methods: the template engine is text/template without method
+// calls, which would keep every method of every type in the binary.
+var templateFuncs = texttemplate.FuncMap{
+	"format": func(t time.Time, layout string) string { return t.Format(layout) },
+}
+
 // parseSet parses a template's three sources and renders them with sample
 // data, so that a reference to a field Data lacks fails here.
 func parseSet(name string, src map[string]string) (*templateSet, error) {
 	set := &templateSet{name: name}
 	var err error
-	if set.subject, err = texttemplate.New(name + ".subject.tmpl").Parse(src["subject"]); err != nil {
+	if set.subject, err = texttemplate.New(name + ".subject.tmpl").Funcs(templateFuncs).Parse(src["subject"]); err != nil {
 		return nil, err
 	}
-	if set.text, err = texttemplate.New(name + ".txt.tmpl").Parse(src["txt"]); err != nil {
+	if set.text, err = texttemplate.New(name + ".txt.tmpl").Funcs(templateFuncs).Parse(src["txt"]); err != nil {
 		return nil, err
 	}
-	if set.html, err = htmltemplate.New(name + ".html.tmpl").Parse(src["html"]); err != nil {
+	if set.html, err = htmltemplate.New(name + ".html.tmpl").Funcs(templateFuncs).Parse(src["html"]); err != nil {
 		return nil, err
 	}
 	for _, d := range sampleData() {

@@ -36,6 +36,8 @@ func TestConfigValidate(t *testing.T) {
 		Targets: []TargetConfig{
 			{Name: "a", URL: "ftp://x", CertFile: "c.pem"},
 			{Name: "a", URL: "https://u:p@x/", Secret: SecretConfig{In: "cookie"}, OAuth2: OAuth2Config{TokenURL: "https://t/"}},
+			{Name: strings.Repeat("n", 65), URL: "https://x/"},
+			{Name: strings.Repeat("m", 64), URL: "https://x/"},
 		},
 	}.WithDefaults()
 	err := c.Validate()
@@ -45,10 +47,14 @@ func TestConfigValidate(t *testing.T) {
 	for _, want := range []string{
 		"pause: 50ms", "max_conversations: -1", "feed.at", "stop_poll: 2s", "stale_after: 3s must be at least 3 heartbeats (6s)", `targets[0] (a).url: "ftp://x"`, "cert_file and key_file",
 		`targets[1].name: "a" is used twice`, "must not carry credentials", `secret.in: "cookie"`, "client_id and client_secret",
+		`name: "nnnnn`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
+	}
+	if strings.Contains(err.Error(), `name: "mmmm`) {
+		t.Errorf("a name of 64 characters was refused:\n%v", err)
 	}
 }
 

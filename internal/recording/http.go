@@ -128,7 +128,7 @@ func (r *Recorder) serveSegments(w http.ResponseWriter, req *http.Request) error
 
 func pathContact(req *http.Request) (string, error) {
 	id := req.PathValue("contactId")
-	if !contactIDPattern.MatchString(id) {
+	if !validContactID(id) {
 		return "", fmt.Errorf("%w: %q is not a contact ID", ErrInvalid, id)
 	}
 	return id, nil

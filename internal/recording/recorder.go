@@ -460,7 +460,7 @@ func (r *Recorder) sweep(ctx context.Context) {
 	now := time.Now().UTC()
 	for _, e := range entries {
 		id := e.Name()
-		if !e.IsDir() || !contactIDPattern.MatchString(id) || r.active(id) != nil || ctx.Err() != nil {
+		if !e.IsDir() || !validContactID(id) || r.active(id) != nil || ctx.Err() != nil {
 			continue
 		}
 		row, err := r.deps.Store.GetRecording(ctx, id)

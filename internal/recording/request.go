@@ -45,11 +45,29 @@ type Request struct {
 	Language   string `json:"language"`
 }
 
+// Lengths are checked apart from the patterns: a counted repetition
+// ({0,127}) compiles to that many copies of its class, which every start
+// of the binary would pay for.
 var (
-	contactIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$`)
-	streamARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:kinesisvideo:[a-z0-9-]+:[0-9]{12}:stream/[a-zA-Z0-9_.-]{1,256}/[0-9]{1,20}$`)
-	languagePattern  = regexp.MustCompile(`^[a-z]{2,3}-[A-Z]{2}$`)
+	contactIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+	streamARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:kinesisvideo:[a-z0-9-]+:[0-9]+:stream/([a-zA-Z0-9_.-]+)/([0-9]+)$`)
+	languagePattern  = regexp.MustCompile(`^[a-z][a-z][a-z]?-[A-Z][A-Z]$`)
 )
+
+// validContactID accepts 1 to 128 letters, digits, '-' and '_', starting
+// with a letter or digit.
+func validContactID(s string) bool { return len(s) <= 128 && contactIDPattern.MatchString(s) }
+
+// validStreamARN accepts arn:<partition>:kinesisvideo:<region>:<12-digit
+// account>:stream/<name of 1 to 256>/<creation time of 1 to 20 digits>.
+func validStreamARN(s string) bool {
+	m := streamARNPattern.FindStringSubmatch(s)
+	if m == nil || len(m[1]) > 256 || len(m[2]) > 20 {
+		return false
+	}
+	account := strings.Split(s, ":")[4]
+	return len(account) == 12
+}
 
 func validLanguage(s string) bool { return languagePattern.MatchString(s) }
 
@@ -317,7 +335,7 @@ func (r Request) check(n fieldNames, cfg Config, p problems) (Request, error) {
 	switch {
 	case r.ContactID == "":
 		p.add("%s is required", n.contactID)
-	case !contactIDPattern.MatchString(r.ContactID):
+	case !validContactID(r.ContactID):
 		p.add("%s %q is not a contact ID (1 to 128 letters, digits, '-' or '_')", n.contactID, r.ContactID)
 	}
 	switch {
@@ -325,7 +343,7 @@ func (r Request) check(n fieldNames, cfg Config, p problems) (Request, error) {
 		p.add("%s is empty: run the flow's Start media streaming block before invoking this function", n.streamARN)
 	case r.StreamARN == "":
 		p.add("%s is required", n.streamARN)
-	case !streamARNPattern.MatchString(r.StreamARN):
+	case !validStreamARN(r.StreamARN):
 		p.add("%s %q is not a Kinesis video stream ARN (arn:aws:kinesisvideo:<region>:<account>:stream/<name>/<creation time>)", n.streamARN, r.StreamARN)
 	}
 	switch {

@@ -219,3 +219,31 @@ func FuzzParseRequest(f *testing.F) {
 		}
 	})
 }
+
+func TestIdentifierLengths(t *testing.T) {
+	arnOf := func(account, name, created string) string {
+		return "arn:aws:kinesisvideo:us-east-1:" + account + ":stream/" + name + "/" + created
+	}
+	for _, tc := range []struct {
+		name string
+		ok   bool
+		got  bool
+	}{
+		{"contact ID of 128", true, validContactID(strings.Repeat("a", 128))},
+		{"contact ID of 129", false, validContactID(strings.Repeat("a", 129))},
+		{"contact ID starting with -", false, validContactID("-a")},
+		{"stream ARN", true, validStreamARN(arnOf("123456789012", "connect-x-contact-1", "1700000000000"))},
+		{"stream name of 256", true, validStreamARN(arnOf("123456789012", strings.Repeat("n", 256), "1"))},
+		{"stream name of 257", false, validStreamARN(arnOf("123456789012", strings.Repeat("n", 257), "1"))},
+		{"creation time of 20 digits", true, validStreamARN(arnOf("123456789012", "s", strings.Repeat("1", 20)))},
+		{"creation time of 21 digits", false, validStreamARN(arnOf("123456789012", "s", strings.Repeat("1", 21)))},
+		{"account of 11 digits", false, validStreamARN(arnOf("12345678901", "s", "1"))},
+		{"account of 13 digits", false, validStreamARN(arnOf("1234567890123", "s", "1"))},
+		{"GovCloud partition", true, validStreamARN("arn:aws-us-gov:kinesisvideo:us-gov-west-1:123456789012:stream/s/1")},
+		{"another service", false, validStreamARN("arn:aws:kinesis:us-east-1:123456789012:stream/s/1")},
+	} {
+		if tc.got != tc.ok {
+			t.Errorf("%s: valid = %v, want %v", tc.name, tc.got, tc.ok)
+		}
+	}
+}

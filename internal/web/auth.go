@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/vmx-dev/vmx/internal/arn"
 	"github.com/vmx-dev/vmx/internal/store"
 )
 
@@ -72,10 +73,9 @@ type UserSpec struct {
 	Queues []string
 }
 
-var (
-	usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._@-]{0,63}$`)
-	queueARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:connect:[a-z0-9-]+:[0-9]{12}:instance/[A-Za-z0-9-]+/queue/[A-Za-z0-9-]+$`)
-)
+// usernameRE is checked with a length of at most 64: a counted
+// repetition would compile to 64 copies of its class at every start.
+var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._@-]*$`)
 
 // NewUser checks spec and returns the user to store, with the password
 // hashed at cost (0 means DefaultPasswordCost) and the username in lower
@@ -83,7 +83,7 @@ var (
 func NewUser(spec UserSpec, cost int, now time.Time) (*store.User, error) {
 	var errs []error
 	name := strings.ToLower(strings.TrimSpace(spec.Username))
-	if !usernameRE.MatchString(name) {
+	if len(name) > 64 || !usernameRE.MatchString(name) {
 		errs = append(errs, fmt.Errorf("web: username %q: want 1 to 64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit", spec.Username))
 	}
 	if spec.Role != store.RoleAdmin && spec.Role != store.RoleAgent {
@@ -92,7 +92,7 @@ func NewUser(spec UserSpec, cost int, now time.Time) (*store.User, error) {
 	var queues []string
 	for _, q := range spec.Queues {
 		q = strings.TrimSpace(q)
-		if !queueARNRE.MatchString(q) {
+		if a, ok := arn.ParseQueue(q); !ok || a.Queue == "" {
 			errs = append(errs, fmt.Errorf("web: queue %q is not an Amazon Connect queue ARN (arn:aws:connect:REGION:ACCOUNT:instance/ID/queue/ID)", q))
 			continue
 		}

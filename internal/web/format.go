@@ -2,9 +2,11 @@ package web
 
 import (
 	"fmt"
-	"html/template"
+	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	template "github.com/DataDog/datadog-agent/pkg/template/html"
 
 	"github.com/vmx-dev/vmx/internal/store"
 	"github.com/vmx-dev/vmx/internal/voicemail"
@@ -25,6 +27,9 @@ func formatDuration(ms int64) string {
 
 // formatClock shows a position in the recording, in milliseconds, as
 // m:ss, rounded down as players do.
+// formatSeconds shows milliseconds as seconds for the player: 1.500.
+func formatSeconds(ms int64) string { return strconv.FormatFloat(float64(ms)/1000, 'f', 3, 64) }
+
 func formatClock(ms int64) string {
 	if ms < 0 {
 		ms = 0

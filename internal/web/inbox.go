@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/vmx-dev/vmx/internal/media"
 	"github.com/vmx-dev/vmx/internal/store"
 )
 
@@ -40,7 +40,12 @@ func statusOptions() []option {
 	}
 }
 
-var cursorRE = regexp.MustCompile(`^[0-9]{1,19}\.[A-Za-z0-9._-]{1,128}$`)
+// validCursor accepts a page cursor, <unix ms>.<contact ID>: 1 to 19 digits,
+// a dot, and 1 to 128 contact-ID characters.
+func validCursor(c string) bool {
+	ms, id, ok := strings.Cut(c, ".")
+	return ok && len(ms) <= 19 && ms != "" && strings.Trim(ms, "0123456789") == "" && media.ValidContactID(id)
+}
 
 const (
 	maxSearchLen   = 200
@@ -74,7 +79,7 @@ func (h *Handler) parseFilters(r *http.Request, s *session) (filters, store.Inbo
 		q.To = q.To.AddDate(0, 0, 1) // the whole of the last day
 	}
 	for _, c := range []string{f.After, f.Before} {
-		if c != "" && !cursorRE.MatchString(c) {
+		if c != "" && !validCursor(c) {
 			return f, q, errorf(http.StatusBadRequest, "That page link is broken; start again from the first page.")
 		}
 	}
@@ -126,9 +131,6 @@ func (f filters) values() url.Values {
 	return v
 }
 
-// Filtered reports whether any filter is set.
-func (f filters) Filtered() bool { return len(f.values()) > 0 }
-
 type listPage struct {
 	base
 	F        filters
@@ -140,6 +142,9 @@ type listPage struct {
 	// first page, which live updates refresh.
 	Older, Newer string
 	Live         bool
+	// Filtered is set when any filter is. (Templates read fields; they
+	// cannot call methods.)
+	Filtered bool
 }
 
 func (h *Handler) listData(r *http.Request, s *session) (*listPage, error) {
@@ -152,7 +157,7 @@ func (h *Handler) listData(r *http.Request, s *session) (*listPage, error) {
 		return nil, fmt.Errorf("web: list: %w", err)
 	}
 	data := &listPage{base: h.base(r, s, "Voicemails"), F: f, Items: page.Items, Statuses: statusOptions(),
-		Live: f.After == "" && f.Before == ""}
+		Live: f.After == "" && f.Before == "", Filtered: len(f.values()) > 0}
 	link := func(key, cursor string) string {
 		v := f.values()
 		v.Set(key, cursor)
@@ -197,11 +202,7 @@ func (h *Handler) listFragment(w http.ResponseWriter, r *http.Request, s *sessio
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	if err := h.pages["list"].ExecuteTemplate(w, "items", data); err != nil {
-		h.log.Error("render list", "err", err)
-	}
+	h.execute(w, http.StatusOK, "list", "items", data)
 	return nil
 }
 

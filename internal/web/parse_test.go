@@ -69,8 +69,8 @@ func TestParseSegments(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("segments %+v, want %+v", got, want)
 	}
-	if got[1].Start() != "1.500" || got[1].End() != "2.100" {
-		t.Fatalf("seconds %s %s", got[1].Start(), got[1].End())
+	if s, e := formatSeconds(got[1].StartMS), formatSeconds(got[1].EndMS); s != "1.500" || e != "2.100" {
+		t.Fatalf("seconds %s %s", s, e)
 	}
 	for _, bad := range []string{"", "{", `{"vmx":{"segments":{}}}`, strings.Repeat(" ", maxTranscriptBytes+1)} {
 		if _, err := parseSegments(strings.NewReader(bad)); err == nil {

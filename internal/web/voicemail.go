@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/vmx-dev/vmx/internal/blob"
 	"github.com/vmx-dev/vmx/internal/store"
@@ -20,12 +19,6 @@ type Segment struct {
 	StartMS, EndMS int64
 	Text           string
 }
-
-// Start is the segment's start in seconds, for the player.
-func (s Segment) Start() string { return strconv.FormatFloat(float64(s.StartMS)/1000, 'f', 3, 64) }
-
-// End is the segment's end in seconds.
-func (s Segment) End() string { return strconv.FormatFloat(float64(s.EndMS)/1000, 'f', 3, 64) }
 
 // maxTranscriptBytes bounds a transcript document read for its segments.
 const maxTranscriptBytes = 8 << 20

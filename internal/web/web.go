@@ -15,6 +15,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -22,7 +23,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"html/template"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -31,6 +31,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	template "github.com/DataDog/datadog-agent/pkg/template/html"
 
 	"github.com/vmx-dev/vmx/internal/blob"
 	"github.com/vmx-dev/vmx/internal/store"
@@ -311,12 +313,22 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 // render writes a page; a template failure after the header went out can
 // only be logged.
 func (h *Handler) render(w http.ResponseWriter, status int, page string, data any) {
+	h.execute(w, status, page, "page", data)
+}
+
+// execute renders template name of page in full before answering, so that
+// a template that fails answers 500 rather than a truncated page.
+func (h *Handler) execute(w http.ResponseWriter, status int, page, name string, data any) {
+	var b bytes.Buffer
+	if err := h.pages[page].ExecuteTemplate(&b, name, data); err != nil {
+		h.log.Error("render page", "page", page, "template", name, "err", err)
+		http.Error(w, "This page could not be shown; the error is in vmx's log.", http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	if err := h.pages[page].ExecuteTemplate(w, "page", data); err != nil {
-		h.log.Error("render page", "page", page, "err", err)
-	}
+	_, _ = b.WriteTo(w)
 }
 
 func (h *Handler) loadAssets() error {
@@ -363,6 +375,7 @@ func (h *Handler) parseTemplates() error {
 		"isotime":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"duration": formatDuration,
 		"clock":    formatClock,
+		"seconds":  formatSeconds,
 		"tel":      telURL,
 		"queue":    queueLabel,
 		"agent":    agentLabel,
