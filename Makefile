@@ -15,8 +15,10 @@ export VMX_SHARED_DIR := $(SHARED)
 
 # The embedded PocketSphinx engine is built when Debian's libpocketsphinx-dev
 # is installed (.ci/run and make deps install it); without it vmx still
-# builds and reports the engine as unavailable.
-GOTAGS ?= $(shell pkg-config --exists pocketsphinx sphinxbase 2>/dev/null && echo pocketsphinx)
+# builds and reports the engine as unavailable. lambda.norpc leaves out
+# aws-lambda-go's go1.x RPC mode (vmx runs on provided.al2023), whose
+# net/rpc would keep every method of every type in the binary.
+GOTAGS ?= lambda.norpc $(shell pkg-config --exists pocketsphinx sphinxbase 2>/dev/null && echo pocketsphinx)
 
 .PHONY: all build test lint bench fuzz demo clean
 
@@ -39,6 +41,7 @@ lint: $(STATICCHECK)
 	$(GO) vet ./...
 	$(GO) vet -tags '$(GOTAGS)' ./...
 	$(STATICCHECK) -tags '$(GOTAGS)' ./...
+	GO=$(GO) GOTAGS='$(GOTAGS)' ./scripts/check-deadcode.sh
 
 # Go benchmarks, then whole-process measurements of `vmx extract` against
 # Voicemail Express's Node decoder (see docs/PERFORMANCE.md).
