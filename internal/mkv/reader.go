@@ -16,6 +16,7 @@ const (
 	maxHeaderBytes          = 4 << 10 // EBML header body
 	maxDepth                = 32
 	maxInterned             = 256
+	maxFragmentStrings      = 16
 	readChunk               = 64 << 10
 )
 
@@ -51,6 +52,10 @@ type FragmentReader struct {
 	done       error // returned by the next call: io.EOF or a sticky error
 
 	interned map[string]string
+	// fragmentStrings are the current fragment's strings that the interned
+	// map did not take: GetMedia's continuation token repeats the fragment
+	// number, and reusing it saves a third of the garbage per fragment.
+	fragmentStrings []string
 }
 
 // NewFragmentReader returns a reader of the fragments in src.
@@ -221,6 +226,7 @@ func (fr *FragmentReader) finishAtEOF() *Fragment {
 func (fr *FragmentReader) begin(off int64) {
 	fr.frag.reset(off)
 	fr.arena = fr.arena[:0]
+	fr.fragmentStrings = fr.fragmentStrings[:0]
 	fr.stack = fr.stack[:0]
 	fr.open = true
 	fr.hasSegment = false
@@ -655,14 +661,23 @@ func trimNUL(b []byte) []byte {
 }
 
 // intern returns s as a string, reusing the string of an earlier equal
-// value: tag names and track names repeat in every fragment.
+// value: tag names and track names repeat in every fragment, and some
+// values repeat within one.
 func (fr *FragmentReader) intern(b []byte) string {
 	if s, ok := fr.interned[string(b)]; ok {
 		return s
 	}
+	for _, s := range fr.fragmentStrings {
+		if s == string(b) {
+			return s
+		}
+	}
 	s := string(b)
-	if len(fr.interned) < maxInterned && len(b) <= 64 {
+	switch {
+	case len(fr.interned) < maxInterned && len(b) <= 64:
 		fr.interned[s] = s
+	case len(fr.fragmentStrings) < maxFragmentStrings:
+		fr.fragmentStrings = append(fr.fragmentStrings, s)
 	}
 	return s
 }
