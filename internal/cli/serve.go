@@ -339,6 +339,9 @@ func (a *app) openCalls(cfg *config.Config, kvsClient *kvs.Client, blobs blob.St
 		Language:         cfg.Defaults.Language,
 		Redaction:        live.RedactionConfig{Disabled: !l.Redaction},
 		MaxConversations: l.MaxConversations,
+		Heartbeat:        l.Heartbeat,
+		StopPoll:         l.StopPoll,
+		StaleAfter:       l.StaleAfter,
 		VAD:              vadConfig(cfg, log),
 		Feed:             live.FeedConfig{Enabled: l.Feed},
 	}, live.Deps{Streams: kvsClient, Engine: engine, Store: a.store, Blob: blobs, Metrics: metrics, Logger: log.With("component", "live")})

@@ -299,6 +299,9 @@ type Live struct {
 	TargetQueueSize          int
 	Redaction                bool
 	MaxConversations         int
+	Heartbeat                time.Duration
+	StopPoll                 time.Duration
+	StaleAfter               time.Duration
 	Feed                     bool
 }
 
@@ -362,8 +365,9 @@ func Default() *Config {
 		Salesforce:        Salesforce{OwnerMatch: "alias"},
 		Summary:           Summary{MaxTokens: 300},
 		Recording:         Recording{KeyPrefix: "call-recordings/", StartSelector: "FRAGMENT_NUMBER", MaxDuration: 2 * time.Hour, MaxConcurrent: 50},
-		Live:              Live{TargetSecretName: "X-Api-Key", TargetSecretIn: "header", TargetTimeout: 5 * time.Second, TargetQueueSize: 1000, Redaction: true, MaxConversations: 100},
-		sources:           map[string]Source{},
+		Live: Live{TargetSecretName: "X-Api-Key", TargetSecretIn: "header", TargetTimeout: 5 * time.Second, TargetQueueSize: 1000, Redaction: true, MaxConversations: 100,
+			Heartbeat: 2 * time.Second, StopPoll: 500 * time.Millisecond, StaleAfter: 10 * time.Second},
+		sources: map[string]Source{},
 	}
 	c.derive()
 	return c

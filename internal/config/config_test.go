@@ -326,7 +326,8 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatalf("full.yaml: %v", err)
 	}
-	if c.File() != "testdata/full.yaml" || c.PublicURL != "https://vmx.example.com" || !c.S3.PathStyle || c.Links.Lifetime != 7*day {
+	if c.File() != "testdata/full.yaml" || c.PublicURL != "https://vmx.example.com" || !c.S3.PathStyle || c.Links.Lifetime != 7*day ||
+		c.Live.Heartbeat != time.Second || c.Live.StopPoll != 250*time.Millisecond || c.Live.StaleAfter != 5*time.Second {
 		t.Errorf("full.yaml loaded as %+v", c)
 	}
 	for _, f := range fields() {
