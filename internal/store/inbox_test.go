@@ -375,12 +375,8 @@ func TestUpgradeAddsInbox(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			db := s.SQL()
-			for _, q := range []string{`DROP TABLE vmx_session`, `DROP TABLE vmx_user`, `DROP TABLE vmx_inbox`,
-				`DROP INDEX vmx_voicemail_updated`, `UPDATE vmx_schema SET version = 1`} {
-				if _, err := db.ExecContext(ctx, q); err != nil {
-					t.Fatal(err)
-				}
+			if err := s.ResetToVersion(ctx, 1); err != nil {
+				t.Fatal(err)
 			}
 			put(t, s, &voicemail.Record{Request: voicemail.Request{ContactID: "old", QueueARN: queueA, CallTime: day}})
 			s.Close()
