@@ -19,7 +19,9 @@ var ErrClosed = utterance.ErrClosed
 type decoder interface {
 	// startStream tells the decoder a new recording begins, so that its
 	// noise and silence estimates from the last one do not carry over.
-	startStream() error
+	// narrowband says the recording is 8 kHz telephone audio (upsampled),
+	// for which the decoder applies its telephone channel transform.
+	startStream(narrowband bool) error
 	// decode recognises one whole utterance of 16 kHz audio.
 	decode(pcm []int16) (decoded, error)
 	// free releases the decoder's C memory.
@@ -43,7 +45,9 @@ type decoded struct {
 // Config.MaxDecoders and waits for one when all are busy.
 type Engine struct {
 	pool *utterance.Pool[decoder]
-	tr   *utterance.Transcriber[decoder]
+	// narrow transcribes 8 kHz recordings, wide the others; they differ
+	// in how they start a decoder's stream.
+	narrow, wide *utterance.Transcriber[decoder]
 }
 
 var _ asr.Engine = (*Engine)(nil)
@@ -56,18 +60,22 @@ func newEngine(cfg Config, newDecoder func() (decoder, error)) (*Engine, error) 
 	if err := pool.Preload(); err != nil {
 		return nil, err
 	}
-	return &Engine{pool: pool, tr: &utterance.Transcriber[decoder]{
-		Name:     Name,
-		Language: cfg.Language,
-		Options:  cfg.utterances(),
-		Pool:     pool,
-		// A decoder is held for the whole recording and its stream
-		// started once, so that its noise estimates adapt across the
-		// recording's utterances but not from one recording to the next.
-		Borrow: utterance.PerRecording,
-		Start:  decoder.startStream,
-		Decode: decode,
-	}}, nil
+	transcriber := func(narrowband bool) *utterance.Transcriber[decoder] {
+		return &utterance.Transcriber[decoder]{
+			Name:     Name,
+			Language: cfg.Language,
+			Options:  cfg.utterances(),
+			Pool:     pool,
+			// A decoder is held for the whole recording and its stream
+			// started once, so that its noise estimates adapt across the
+			// recording's utterances but not from one recording to the
+			// next.
+			Borrow: utterance.PerRecording,
+			Start:  func(d decoder) error { return d.startStream(narrowband) },
+			Decode: decode,
+		}
+	}
+	return &Engine{pool: pool, narrow: transcriber(true), wide: transcriber(false)}, nil
 }
 
 // decode decodes one utterance, with the word times in milliseconds.
@@ -96,7 +104,11 @@ func (e *Engine) Close() error {
 
 // Transcribe decodes a.PCM (16-bit little-endian mono at 8 or 16 kHz)
 // utterance by utterance, as utterance.Transcriber does, with one decoder
-// for the whole recording.
+// for the whole recording. 8 kHz audio is taken for a telephone line's
+// and decoded with the telephone channel transform.
 func (e *Engine) Transcribe(ctx context.Context, a asr.Audio, opts asr.Options) (*asr.Result, error) {
-	return e.tr.Transcribe(ctx, a, opts)
+	if a.SampleRate == 8000 {
+		return e.narrow.Transcribe(ctx, a, opts)
+	}
+	return e.wide.Transcribe(ctx, a, opts)
 }

@@ -78,6 +78,14 @@ static ps_decoder_t *vmx_decoder_new(int argc, char **argv, const char *domain_l
 	return ps;
 }
 
+// vmx_set_mllr applies mllr to the decoder's acoustic model, from its
+// original means and variances (so transforms do not compound). The
+// decoder takes over a reference and drops the one of the transform it
+// replaces, so ours is added for it.
+static int vmx_set_mllr(ps_decoder_t *ps, ps_mllr_t *mllr) {
+	return ps_update_mllr(ps, ps_mllr_retain(mllr)) == NULL ? -1 : 0;
+}
+
 typedef struct {
 	const char *hyp; // owned by the decoder, valid until its next utterance
 	double confidence;
@@ -140,6 +148,8 @@ import "C"
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"unsafe"
 )
@@ -158,9 +168,15 @@ func New(cfg Config) (*Engine, error) {
 	return newEngine(cfg, func() (decoder, error) { return newCDecoder(cfg) })
 }
 
-// cDecoder is a ps_decoder_t.
+// cDecoder is a ps_decoder_t with the channel transforms it switches
+// between.
 type cDecoder struct {
 	ps *C.ps_decoder_t
+	// telephone and identity are MLLR transforms of the model's means:
+	// the telephone channel's (telephoneMLLR) and none.
+	telephone, identity *C.ps_mllr_t
+	// narrowband is whether telephone is applied.
+	narrowband bool
 }
 
 func newCDecoder(cfg Config) (*cDecoder, error) {
@@ -208,10 +224,57 @@ func newCDecoder(cfg Config) (*cDecoder, error) {
 		}
 		return nil, fmt.Errorf("pocketsphinx: decoder %s%s", what, hint)
 	}
-	return &cDecoder{ps: ps}, nil
+	tel, id, err := readMLLRs()
+	if err != nil {
+		C.ps_free(ps)
+		return nil, err
+	}
+	return &cDecoder{ps: ps, telephone: tel, identity: id}, nil
 }
 
-func (d *cDecoder) startStream() error {
+// readMLLRs reads the telephone and identity transforms. PocketSphinx
+// reads transforms only from files, so they pass through a temporary
+// directory.
+func readMLLRs() (telephone, identity *C.ps_mllr_t, err error) {
+	dir, err := os.MkdirTemp("", "vmx-mllr-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("pocketsphinx: writing the channel transforms: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	read := func(name string, text []byte) (*C.ps_mllr_t, error) {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, text, 0o600); err != nil {
+			return nil, fmt.Errorf("pocketsphinx: writing the channel transforms: %w", err)
+		}
+		p := C.CString(path)
+		defer C.free(unsafe.Pointer(p))
+		m := C.ps_mllr_read(p)
+		if m == nil {
+			return nil, fmt.Errorf("pocketsphinx: reading the %s channel transform failed", name)
+		}
+		return m, nil
+	}
+	if telephone, err = read("telephone", telephoneMLLR); err != nil {
+		return nil, nil, err
+	}
+	if identity, err = read("identity", identityMLLR()); err != nil {
+		C.ps_mllr_free(telephone)
+		return nil, nil, err
+	}
+	return telephone, identity, nil
+}
+
+func (d *cDecoder) startStream(narrowband bool) error {
+	if narrowband != d.narrowband {
+		m := d.identity
+		if narrowband {
+			m = d.telephone
+		}
+		if C.vmx_set_mllr(d.ps, m) < 0 {
+			return fmt.Errorf("pocketsphinx: applying the channel transform failed")
+		}
+		d.narrowband = narrowband
+	}
 	if C.ps_start_stream(d.ps) < 0 {
 		return fmt.Errorf("pocketsphinx: ps_start_stream failed")
 	}
@@ -240,6 +303,12 @@ func (d *cDecoder) free() {
 		C.ps_free(d.ps)
 		d.ps = nil
 	}
+	for _, m := range []**C.ps_mllr_t{&d.telephone, &d.identity} {
+		if *m != nil {
+			C.ps_mllr_free(*m)
+			*m = nil
+		}
+	}
 }
 
 // speedArgs are the PocketSphinx options of a Speed.
@@ -251,13 +320,19 @@ func speedArgs(s Speed) []string {
 	// main lever, but human speech suffers from it below 4000 (45 % WER at
 	// 3000 against 40 % at 5000). Pruning word exits (-wbeam 1e-20, default
 	// 7e-29) saves most of what 3000 saves without that cost: 4000 with
-	// it scores 35.4 % / 38.7 % at a real-time factor of about 0.25,
-	// about 15 % less CPU than 5000 alone at 35.8 % / 39.6 %. Fewer
+	// it scored 35.4 % / 38.7 % at a real-time factor of about 0.25,
+	// about 15 % less CPU than 5000 alone at 35.8 % / 39.6 %. With the
+	// telephone channel transform (telephoneMLLR) on 8 kHz audio the same
+	// preset scores 28.6 % / 36.8 % at 0.20–0.29, and the HMM cap matters
+	// less (3000 to 8000 within two words on the human set). Fewer
 	// Gaussians (-topn 2 or 3), frame downsampling (-ds 2), tighter
 	// -beam/-pbeam or -lpbeam and a wider -pl_window each cost human
-	// speech 7 points or more, or gain nothing. The best-path pass stays
-	// on in every preset: it costs little and gives the word posteriors
-	// behind Confidence.
+	// speech 7 points or more, or gain nothing; so did -dither, turning
+	// -remove_noise off, and other -lw/-bestpathlw/-wip/-pip/-silprob.
+	// (-cmn, -cmninit and the filter bank cannot be set here: the model's
+	// feat.params overrides them.) The best-path pass stays on in every
+	// preset: it costs little and gives the word posteriors behind
+	// Confidence.
 	switch s {
 	case SpeedAccurate:
 		return nil

@@ -1,11 +1,13 @@
 package pocketsphinx
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,12 +26,12 @@ import (
 // as its length, and records how it is used.
 type fakeDecoder struct {
 	f       *fakes
-	streams int
+	streams []bool // each stream's narrowband
 	lens    []int
 }
 
-func (d *fakeDecoder) startStream() error {
-	d.streams++
+func (d *fakeDecoder) startStream(narrowband bool) error {
+	d.streams = append(d.streams, narrowband)
 	d.f.streams.Add(1)
 	return nil
 }
@@ -81,9 +83,16 @@ func TestTranscribe(t *testing.T) {
 			t.Errorf("first segment %+v", s)
 		}
 	}
-	// One decoder, loaded by New, with a stream started per recording.
-	if n, d := f.Created.Load(), f.All()[0]; n != 1 || d.streams != 3 || len(d.lens) != 6 {
-		t.Errorf("%d decoders loaded; %d streams and %d decodes for 3 recordings of 2 utterances", n, d.streams, len(d.lens))
+	// A 16 kHz recording is not a telephone line's. (Scene's 8 kHz
+	// samples read at 16 kHz: speech from 250 to 750 ms.)
+	wide := utterancetest.PCMBytes(utterancetest.Scene(2000, [2]int{500, 1500}))
+	if _, err := e.Transcribe(context.Background(), asr.Audio{PCM: bytes.NewReader(wide), SampleRate: 16000}, asr.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// One decoder, loaded by New, with a stream started per recording,
+	// narrowband for the 8 kHz ones.
+	if n, d := f.Created.Load(), f.All()[0]; n != 1 || !slices.Equal(d.streams, []bool{true, true, true, false}) || len(d.lens) != 7 {
+		t.Errorf("%d decoders loaded; streams %v and %d decodes for 3 telephone recordings of 2 utterances and a 16 kHz one of 1", n, d.streams, len(d.lens))
 	}
 
 	_, err := e.Transcribe(context.Background(), utterancetest.Telephone(nil), asr.Options{Language: "es-US"})
@@ -152,7 +161,7 @@ type fixed struct {
 	err error
 }
 
-func (f *fixed) startStream() error              { return nil }
+func (f *fixed) startStream(bool) error          { return nil }
 func (f *fixed) decode([]int16) (decoded, error) { return f.d, f.err }
 func (f *fixed) free()                           {}
 

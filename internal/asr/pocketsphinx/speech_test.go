@@ -235,6 +235,37 @@ func TestSpeechRepeatsExactly(t *testing.T) {
 	}
 }
 
+// A decoder applies the telephone channel transform to 8 kHz recordings
+// only, and takes it off again for a 16 kHz one.
+func TestSpeechChannelTransformFollowsRate(t *testing.T) {
+	e := newTestEngine(t, Config{MaxDecoders: 1})
+	_, err := exec.LookPath("flite")
+	need(t, "flite", err)
+	wide, rate, err := testset.Speak(context.Background(), "slt", callMeBack, filepath.Join(t.TempDir(), "slt.wav"))
+	if err != nil || rate != 16000 {
+		t.Fatalf("flite slt: %d Hz, %v", rate, err)
+	}
+	wide = slices.Concat(make([]int16, 4800), wide, make([]int16, 8000))
+	transcribeWide := func() *asr.Result {
+		r, err := e.Transcribe(context.Background(), asr.Audio{PCM: bytes.NewReader(utterancetest.PCMBytes(wide)), SampleRate: 16000}, asr.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	first := transcribeWide()
+	if w := wer(callMeBack, first.Text); w > 0.25 {
+		t.Errorf("16 kHz: WER %.0f%% for %q", 100*w, first.Text)
+	}
+	tel := transcribe(t, e, context.Background(), concat(silence(300), say(t, callMeBack), silence(500)))
+	if w := wer(callMeBack, tel.Text); w > 0.25 {
+		t.Errorf("8 kHz: WER %.0f%% for %q", 100*w, tel.Text)
+	}
+	if again := transcribeWide(); again.Text != first.Text || !slices.Equal(again.Segments, first.Segments) {
+		t.Errorf("16 kHz after 8 kHz decoded differently:\n%+v\n%+v", first, again)
+	}
+}
+
 func TestSpeechSilenceIsEmpty(t *testing.T) {
 	e := newTestEngine(t, Config{})
 	for name, pcm := range map[string][]int16{"line noise": silence(4000), "digital silence": make([]int16, 8000*4)} {
@@ -382,9 +413,10 @@ func TestSpeechHumanTelephone(t *testing.T) {
 	}
 	w := errs / words
 	t.Logf("WER %.1f%% over %d clips, %.0f words", 100*w, len(clips), words)
-	// Measured 40.6 %: what PocketSphinx's wide-band model does on
-	// telephone audio.
-	if w > 0.55 {
+	// Measured 38.5 % with the telephone channel transform (40.6 %
+	// without): what PocketSphinx's wide-band model does on telephone
+	// audio.
+	if w > 0.45 {
 		t.Errorf("WER %.1f%% on human telephone speech", 100*w)
 	}
 }
