@@ -354,7 +354,7 @@ func Default() *Config {
 		Jobs:              Jobs{Workers: runtime.NumCPU(), MaxAttempts: 10, RescueAfter: 2 * time.Minute},
 		IVR:               IVR{RecordingWait: 10 * time.Minute},
 		Links:             Links{PresignTTL: 5 * time.Minute},
-		PocketSphinx:      PocketSphinx{ModelDir: "/usr/share/pocketsphinx/model/en-us", DomainLM: "builtin", Speed: "fast"},
+		PocketSphinx:      PocketSphinx{ModelDir: "/usr/share/pocketsphinx/model/en-us", DomainLM: "none", Speed: "fast"},
 		Text:              Text{CallbackNumber: true, MaskKeep: 4},
 		Sherpa:            Sherpa{Language: "en", NumThreads: 1, DecodingMethod: "greedy_search"},
 		EmptyVoicemails:   "deliver",
