@@ -40,14 +40,14 @@ func TestReplayShowRetry(t *testing.T) {
 "Attributes":{"vm_flag":"1","vm_from":"+15555550142","vm_lang":"en-US"},
 "Recordings":[{"Location":"arn:aws:kinesisvideo:us-east-1:111122223333:stream/s/1","StorageType":"KINESIS_VIDEO_STREAM",
 "FragmentStartNumber":"1","FragmentStopNumber":"9","StartTimestamp":"2026-01-05T10:00:00Z","StopTimestamp":"2026-01-05T10:01:00Z"}]}`
-	bad := strings.Replace(rec, `"vm_from":"+15555550142"`, `"vm_from":"555"`, 1)
+	bad := strings.Replace(rec, `"vm_lang":"en-US"`, `"vm_lang":"english"`, 1)
 	bad = strings.Replace(bad, "000000000001", "000000000002", 1)
 	file := filepath.Join(dir, "records.ndjson")
 	os.WriteFile(file, []byte(strings.ReplaceAll(rec, "\n", "")+"\n"+strings.ReplaceAll(bad, "\n", "")+"\nnot json\n"), 0o644)
 
 	r := run(t, env, "ctr", "replay", file)
 	if r.code != 0 || !strings.Contains(r.stdout, "3 records: 1 accepted, 0 duplicates, 0 ignored, 1 invalid, 1 unreadable") ||
-		!strings.Contains(r.stderr, `"555" is not an E.164 number`) {
+		!strings.Contains(r.stderr, `vm_lang "english" is not a Transcribe language code`) {
 		t.Fatalf("replay: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	if r := run(t, env, "ctr", "replay", file); !strings.Contains(r.stdout, "0 accepted, 2 duplicates") {

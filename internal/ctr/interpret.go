@@ -160,8 +160,8 @@ type Result struct {
 // has; only the attributes under that prefix are read:
 //
 //   - flag: exactly "1", otherwise the record is Ignored;
-//   - from: the caller's E.164 number; missing or empty means
-//     CustomerEndpoint.Address;
+//   - from: the caller's E.164 number; missing, empty or no E.164 number
+//     means CustomerEndpoint.Address, then an unknown caller;
 //   - queue_arn: the queue, or an agent's personal queue (which sets
 //     AgentID and Target "agent"); missing or empty means Queue.ARN, then
 //     cfg.QueueARN, then no queue. The instance comes from the queue ARN
@@ -304,24 +304,25 @@ func quoteLong(s string) string {
 	return fmt.Sprintf("%q… (%d bytes)", s[:64], len(s))
 }
 
+// caller takes the caller's number from *from, else from
+// CustomerEndpoint.Address, without the spaces, dashes, dots and
+// parentheses people write numbers with. A caller who withheld the number
+// ("anonymous") still leaves a voicemail, and so does one whose flow set
+// *from to something that is no E.164 number: it is processed with the
+// caller unknown, as Voicemail Express delivers it, rather than refused
+// (the attribute itself stays among the Attributes).
 func (x *interp) caller() {
-	if v, _ := x.attr("from"); v != "" {
-		if !isE164(v) {
-			x.fail("%sfrom %q is not an E.164 number", x.p, v)
+	from, _ := x.attr("from")
+	for _, v := range []string{from, x.c.CustomerEndpoint.Address} {
+		if n := phoneLayout.Replace(strings.TrimSpace(v)); isE164(n) {
+			x.req.Caller = n
 			return
 		}
-		x.req.Caller = v
-		return
-	}
-	switch addr := strings.TrimSpace(x.c.CustomerEndpoint.Address); {
-	case addr == "":
-		x.fail("no caller number: %sfrom is missing or empty and CustomerEndpoint.Address is empty", x.p)
-	case !isE164(addr):
-		x.fail("no caller number: %sfrom is missing or empty and CustomerEndpoint.Address %q is not an E.164 number", x.p, addr)
-	default:
-		x.req.Caller = addr
 	}
 }
+
+// phoneLayout removes what people put between a number's digits.
+var phoneLayout = strings.NewReplacer(" ", "", "-", "", ".", "", "(", "", ")", "")
 
 func (x *interp) queue() {
 	queueARN, src := "", ""

@@ -259,6 +259,37 @@ func TestInterpretPrefixes(t *testing.T) {
 	}
 }
 
+// A voicemail is kept whatever the caller's number: a withheld or
+// malformed one makes the caller unknown, not the voicemail invalid.
+func TestInterpretCaller(t *testing.T) {
+	ivr := load(t, "ivr.json")
+	endpoint := ivr.CustomerEndpoint.Address
+	for _, tt := range []struct {
+		name, from, endpoint, want string
+	}{
+		{"from", "+15555550123", endpoint, "+15555550123"},
+		{"from written with spaces", "+1 555 555 0123", endpoint, "+15555550123"},
+		{"from written with dashes and parentheses", "+1 (555) 555-0123", "", "+15555550123"},
+		{"from missing: the endpoint", "", endpoint, endpoint},
+		{"from not E.164: the endpoint", "12345", endpoint, endpoint},
+		{"neither E.164", "5551212", "5551212", ""},
+		{"anonymous caller", "", "anonymous", ""},
+		{"no caller at all", "", "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := clone(ivr)
+			c.Attributes["vmx3_from"], c.CustomerEndpoint.Address = tt.from, tt.endpoint
+			res := Interpret(c, Config{})
+			if res.Kind != Voicemail || res.Request.Caller != tt.want {
+				t.Errorf("%v (%s), caller %q; want a voicemail from %q", res.Kind, res.Reason, res.Request.Caller, tt.want)
+			}
+			if res.Request.Attributes["vmx3_from"] != tt.from {
+				t.Errorf("vmx3_from attribute %q, want it kept as %q", res.Request.Attributes["vmx3_from"], tt.from)
+			}
+		})
+	}
+}
+
 func TestInterpretInvalid(t *testing.T) {
 	ivr, kvs := load(t, "ivr.json"), load(t, "kvs.json")
 	tests := []struct {
@@ -268,14 +299,6 @@ func TestInterpretInvalid(t *testing.T) {
 		cfg  Config
 		want []string // the problems, in order
 	}{
-		{"from not E.164", ivr, func(c *CTR) { c.Attributes["vmx3_from"] = "12345" }, Config{},
-			[]string{`vmx3_from "12345" is not an E.164 number`}},
-		{"from with spaces inside", kvs, func(c *CTR) { c.Attributes["vmx_from"] = "+1 555 555 0123" }, Config{},
-			[]string{`vmx_from "+1 555 555 0123" is not an E.164 number`}},
-		{"no caller", ivr, func(c *CTR) { delete(c.Attributes, "vmx3_from"); c.CustomerEndpoint = Endpoint{} }, Config{},
-			[]string{"no caller number: vmx3_from is missing or empty and CustomerEndpoint.Address is empty"}},
-		{"anonymous caller", ivr, func(c *CTR) { c.Attributes["vmx3_from"] = ""; c.CustomerEndpoint.Address = "anonymous" }, Config{},
-			[]string{`no caller number: vmx3_from is missing or empty and CustomerEndpoint.Address "anonymous" is not an E.164 number`}},
 		{"queue ARN", ivr, func(c *CTR) { c.Attributes["vmx3_queue_arn"] = "x" }, Config{},
 			[]string{`vmx3_queue_arn "x" is not an Amazon Connect queue ARN`}},
 		{"queue ARN of an instance", ivr, func(c *CTR) { c.Attributes["vmx3_queue_arn"] = instanceARN }, Config{},
@@ -357,10 +380,10 @@ func TestInterpretInvalid(t *testing.T) {
 			c.InitiationTimestamp, c.DisconnectTimestamp, c.Recordings[0].StartTimestamp = time.Time{}, time.Time{}, time.Time{}
 		}, Config{}, []string{"no call time: InitiationTimestamp, the recording's StartTimestamp and DisconnectTimestamp are null"}},
 		{"several problems", ivr, func(c *CTR) {
-			c.Attributes["vmx3_from"] = "5551212"
+			c.Attributes["vmx3_queue_arn"] = "x"
 			c.Attributes["vmx3_mode"] = ""
 			c.Recordings = nil
-		}, Config{}, []string{`vmx3_from "5551212" is not an E.164 number`, "vmx3_mode is empty", "no recording: Recordings is null"}},
+		}, Config{}, []string{`vmx3_queue_arn "x" is not an Amazon Connect queue ARN`, "vmx3_mode is empty", "no recording: Recordings is null"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

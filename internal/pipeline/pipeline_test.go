@@ -297,7 +297,7 @@ func TestInvalidAndUnknownMode(t *testing.T) {
 	}
 	bad := e.request("webhook")
 	bad.ContactID = "bad-1"
-	if _, err := e.p.Accept(ctx, bad, `vmx3_from "12" is not an E.164 number`); err != nil {
+	if _, err := e.p.Accept(ctx, bad, `vmx3_lang "english" is not a Transcribe language code like en-US`); err != nil {
 		t.Fatal(err)
 	}
 	got, err := e.store.Get(ctx, "bad-1")
@@ -579,7 +579,7 @@ func TestIntakeOutcomesCounted(t *testing.T) {
 	bad := e.request("webhook")
 	bad.ContactID = "bad-1"
 	for i := range 3 {
-		inserted, err := e.p.Accept(ctx, bad, `vmx3_from "12" is not an E.164 number`)
+		inserted, err := e.p.Accept(ctx, bad, `vmx3_lang "english" is not a Transcribe language code like en-US`)
 		if err != nil || inserted != (i == 0) {
 			t.Fatalf("invalid record %d: inserted %v, %v", i, inserted, err)
 		}

@@ -375,7 +375,7 @@ func testAPI(t *testing.T, dsn string) {
 	c := "a0000000-0000-4000-8000-0000000000aa"
 	f := newFixtureOn(t, stores{dsn: dsn}, c)
 	bad := f.record("c0000000-0000-4000-8000-000000000001", "1")
-	bad["Attributes"].(map[string]string)["vmx3_from"] = "12345"
+	bad["Attributes"].(map[string]string)["vmx3_lang"] = "english"
 	rec, _ := json.Marshal(f.record(c, "1"))
 	badJSON, _ := json.Marshal(bad)
 	f.post(t, "/v1/ctr", append(append(rec, '\n'), badJSON...))
@@ -383,7 +383,7 @@ func testAPI(t *testing.T, dsn string) {
 
 	var page store.Page
 	if code := f.getJSON(t, "/v1/voicemails?status=failed", &page); code != 200 || len(page.Voicemails) != 1 ||
-		!strings.Contains(page.Voicemails[0].Error, `"12345" is not an E.164 number`) {
+		!strings.Contains(page.Voicemails[0].Error, `vmx3_lang "english" is not a Transcribe language code`) {
 		t.Fatalf("failed list: %d %+v", code, page)
 	}
 	page = store.Page{}
@@ -434,5 +434,25 @@ func testAPI(t *testing.T, dsn string) {
 		if !strings.Contains(string(metrics), m) {
 			t.Errorf("metrics lack %s", m)
 		}
+	}
+}
+
+// A caller who withheld the number still leaves a voicemail: it is
+// delivered with the caller unknown, as Voicemail Express delivers it.
+func TestWithheldCallerDelivered(t *testing.T) {
+	c := "a0000000-0000-4000-8000-0000000000ab"
+	f := newFixture(t, c)
+	rec := f.record(c, "1")
+	rec["Attributes"].(map[string]string)["vmx3_from"] = ""
+	rec["CustomerEndpoint"] = map[string]string{"Address": "anonymous", "Type": "TELEPHONE_NUMBER"}
+	b, _ := json.Marshal(rec)
+	if code, body := f.post(t, "/v1/ctr", b); code != http.StatusAccepted {
+		t.Fatalf("intake: %d %s", code, body)
+	}
+	f.waitDelivered(t, c)
+	f.hook.mu.Lock()
+	defer f.hook.mu.Unlock()
+	if got := f.hook.bodies[c]; len(got) != 1 || got[0].Caller != "" || got[0].ContactID != c {
+		t.Fatalf("webhook bodies %+v, want one voicemail with no caller", got)
 	}
 }
