@@ -169,10 +169,11 @@ func (q *SQS) sendMessage(body []byte) (any, *apiError) {
 	case !validMessage(*in.MessageBody):
 		return nil, sqsError("com.amazonaws.sqs#InvalidMessageContents", "InvalidMessageContents", "Invalid characters found.")
 	}
-	for name, v := range map[string]string{"MessageGroupId": in.MessageGroupId, "MessageDeduplicationId": in.MessageDeduplicationId} {
-		if !validFIFOID(v) {
+	// In a fixed order, as SQS checks them: the group first.
+	for _, p := range [][2]string{{"MessageGroupId", in.MessageGroupId}, {"MessageDeduplicationId", in.MessageDeduplicationId}} {
+		if !validFIFOID(p[1]) {
 			return nil, sqsError("MissingParameter", "MissingParameter",
-				fmt.Sprintf("The request must contain the parameter %s: 1 to 128 characters of a-z, A-Z, 0-9 and punctuation (a FIFO queue without content-based deduplication).", name))
+				fmt.Sprintf("The request must contain the parameter %s: 1 to 128 characters of a-z, A-Z, 0-9 and punctuation (a FIFO queue without content-based deduplication).", p[0]))
 		}
 	}
 	sum := md5.Sum([]byte(*in.MessageBody))
