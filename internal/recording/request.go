@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/vmx-dev/vmx/internal/arn"
 	"github.com/vmx-dev/vmx/internal/mkv"
 )
 
@@ -49,9 +50,9 @@ type Request struct {
 // ({0,127}) compiles to that many copies of its class, which every start
 // of the binary would pay for.
 var (
-	contactIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
-	streamARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:kinesisvideo:[a-z0-9-]+:[0-9]+:stream/([a-zA-Z0-9_.-]+)/([0-9]+)$`)
-	languagePattern  = regexp.MustCompile(`^[a-z][a-z][a-z]?-[A-Z][A-Z]$`)
+	contactIDPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+	streamNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
+	languagePattern   = regexp.MustCompile(`^[a-z][a-z][a-z]?-[A-Z][A-Z]$`)
 )
 
 // validContactID accepts 1 to 128 letters, digits, '-' and '_', starting
@@ -61,12 +62,11 @@ func validContactID(s string) bool { return len(s) <= 128 && contactIDPattern.Ma
 // validStreamARN accepts arn:<partition>:kinesisvideo:<region>:<12-digit
 // account>:stream/<name of 1 to 256>/<creation time of 1 to 20 digits>.
 func validStreamARN(s string) bool {
-	m := streamARNPattern.FindStringSubmatch(s)
-	if m == nil || len(m[1]) > 256 || len(m[2]) > 20 {
-		return false
-	}
-	account := strings.Split(s, ":")[4]
-	return len(account) == 12
+	res, ok := arn.Resource(s, "kinesisvideo")
+	rest, isStream := strings.CutPrefix(res, "stream/")
+	name, created, _ := strings.Cut(rest, "/")
+	return ok && isStream && len(name) <= 256 && streamNamePattern.MatchString(name) &&
+		created != "" && len(created) <= 20 && strings.Trim(created, "0123456789") == ""
 }
 
 func validLanguage(s string) bool { return languagePattern.MatchString(s) }

@@ -210,7 +210,7 @@ func FuzzParseRequest(f *testing.F) {
 		switch {
 		case !blob.ValidKey(key):
 			t.Fatalf("contact %q makes the invalid key %q", r.ContactID, key)
-		case !streamARNPattern.MatchString(r.StreamARN):
+		case !validStreamARN(r.StreamARN):
 			t.Fatalf("stream ARN %q accepted", r.StreamARN)
 		case r.StartSelector == StartFragmentNumber && !mkv.ValidFragmentNumber(r.StartFragment):
 			t.Fatalf("fragment start without a fragment number: %+v", r)
