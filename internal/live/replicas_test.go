@@ -137,6 +137,24 @@ func TestReplicasShareConversation(t *testing.T) {
 	}
 }
 
+// startThenHalt starts the conversation on a, waits until b sees a
+// heartbeat counting the caller's first message and until ready holds, then
+// halts a as if it died: its sessions stop reading and beating, unfinalized.
+// It returns a's answer to the start.
+func startThenHalt(t *testing.T, a, b *rig, guid, arn string, ready func() bool) Response {
+	t.Helper()
+	var start Response
+	if code := a.post(t, PathStart, startBody(guid, arn), &start); code != http.StatusOK {
+		t.Fatalf("start on a: %d %+v", code, start)
+	}
+	waitFor(t, 30*time.Second, "a heartbeat counting the first message", func() bool {
+		row, err := b.db.LiveConversation(t.Context(), guid)
+		return err == nil && parseSummary(row.Summary).Roles[RoleCustomer].Messages >= 1 && ready()
+	})
+	a.svc.halt()
+	return start
+}
+
 // TestReplicaDiesStopElsewhere: replica a dies while transcribing a call
 // (no stop, no heartbeat); a stop on replica b, asked at once, waits for
 // a, finds it gone quiet and marks the conversation stopped with the counts
@@ -147,16 +165,8 @@ func TestReplicaDiesStopElsewhere(t *testing.T) {
 			c := buildCall(t, callLines, 1500, 2000)
 			const guid = "replicas-dies-1"
 			a, b, rc, arn := twoReplicas(t, dsnOf(t), guid, c)
-			var start Response
-			if code := a.post(t, PathStart, startBody(guid, arn), &start); code != http.StatusOK {
-				t.Fatalf("start on a: %d %+v", code, start)
-			}
 			ctx := t.Context()
-			waitFor(t, 30*time.Second, "a heartbeat counting the first message", func() bool {
-				row, err := b.db.LiveConversation(ctx, guid)
-				return err == nil && parseSummary(row.Summary).Roles[RoleCustomer].Messages >= 1 && len(rc.got()) >= 1
-			})
-			a.svc.halt() // a dies: its sessions stop reading and beating, unfinalized
+			startThenHalt(t, a, b, guid, arn, func() bool { return len(rc.got()) >= 1 })
 
 			var stop Response
 			if code := b.post(t, PathStop, stopBody(guid), &stop); code != http.StatusOK || !stop.IsOK ||
@@ -203,16 +213,8 @@ func TestReplicaDiesTakeover(t *testing.T) {
 			c := buildCall(t, callLines, 1500, 2000)
 			const guid = "replicas-takeover-1"
 			a, b, rc, arn := twoReplicas(t, dsnOf(t), guid, c)
-			var first Response
-			if code := a.post(t, PathStart, startBody(guid, arn), &first); code != http.StatusOK {
-				t.Fatalf("start on a: %d %+v", code, first)
-			}
 			ctx := t.Context()
-			waitFor(t, 30*time.Second, "a heartbeat counting the first message", func() bool {
-				row, err := b.db.LiveConversation(ctx, guid)
-				return err == nil && parseSummary(row.Summary).Roles[RoleCustomer].Messages >= 1
-			})
-			a.svc.halt()
+			first := startThenHalt(t, a, b, guid, arn, func() bool { return true })
 			var row *store.LiveConversation
 			waitFor(t, 10*time.Second, "a's heartbeat to go stale", func() bool {
 				var err error

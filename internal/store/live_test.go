@@ -15,11 +15,7 @@ func TestLiveConversations(t *testing.T) {
 	for name, dsn := range storetest.DSNs(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			s, err := store.Open(ctx, dsn(t), store.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := openStore(t, dsn(t))
 			if _, err := s.LiveConversation(ctx, "c1"); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("missing conversation: %v", err)
 			}
@@ -93,11 +89,7 @@ func TestLiveConversationReplicas(t *testing.T) {
 	for name, dsn := range storetest.DSNs(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			s, err := store.Open(ctx, dsn(t), store.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := openStore(t, dsn(t))
 			t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 			a := &store.LiveConversation{GUID: "c1", Namespace: "amazonconnect", CustomerStreamID: "s1", AgentStreamID: "s2",
 				State: store.LiveActive, Summary: "{}", StartedAt: t0, UpdatedAt: t0}
